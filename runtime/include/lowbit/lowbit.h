@@ -1,0 +1,78 @@
+/* lowbit runtime C API: load a .lbm model, feed inputs, run, read outputs.
+ *
+ * Every function that can fail returns NULL or a negative number and leaves a message for
+ * lowbit_last_error() (per thread). Models are not safe to run from two threads at once; give each
+ * thread its own model, or use lowbit_set_threads to spread one model's ops across cores. */
+#ifndef LOWBIT_LOWBIT_H_
+#define LOWBIT_LOWBIT_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lowbit_model lowbit_model;
+
+typedef enum { LOWBIT_F32 = 1, LOWBIT_I32 = 2, LOWBIT_CODES = 3 } lowbit_dtype;
+
+typedef enum {
+  LOWBIT_UNSIGNED = 0,
+  LOWBIT_SIGNED = 1,
+  LOWBIT_SIGNED_NARROW = 2,
+  LOWBIT_BINARY = 3
+} lowbit_quant_kind;
+
+typedef struct {
+  const char* name;        /* owned by the model */
+  lowbit_dtype dtype;
+  int rank;
+  int32_t dims[4];
+  int bits;                /* codes only */
+  lowbit_quant_kind kind;  /* codes only */
+  float scale;             /* codes only: value = scale * code */
+  size_t bytes;            /* size of the tensor's buffer */
+} lowbit_tensor_info;
+
+/* Loading verifies the whole file (offsets, shapes, types, op arity, checksum). The file is mapped,
+ * not copied, where the platform allows; lowbit_load_memory copies the bytes. */
+lowbit_model* lowbit_load_file(const char* path);
+lowbit_model* lowbit_load_memory(const void* data, size_t size);
+void lowbit_free(lowbit_model* model);
+
+/* The message of the last failure on this thread ("" if none). */
+const char* lowbit_last_error(void);
+
+int lowbit_num_inputs(const lowbit_model* model);
+int lowbit_num_outputs(const lowbit_model* model);
+int lowbit_input_info(const lowbit_model* model, int index, lowbit_tensor_info* info);
+int lowbit_output_info(const lowbit_model* model, int index, lowbit_tensor_info* info);
+
+/* Raw buffer of an input or output in its own layout (float32 row-major, or packed codes). */
+void* lowbit_input_buffer(lowbit_model* model, int index);
+const void* lowbit_output_buffer(const lowbit_model* model, int index);
+
+/* Copies `count` floats into input `index`; a codes input is quantized (round half up, clamped). */
+int lowbit_set_input_f32(lowbit_model* model, int index, const float* data, size_t count);
+/* Copies output `index` as `count` floats; a codes output is dequantized. */
+int lowbit_get_output_f32(const lowbit_model* model, int index, float* data, size_t count);
+
+int lowbit_run(lowbit_model* model);
+
+/* Workers for one run (>= 1). Scratch memory is planned for them at this call, not during runs. */
+int lowbit_set_threads(lowbit_model* model, int threads);
+/* Bytes of the activation arena (all intermediate tensors and scratch, planned at load). */
+size_t lowbit_peak_activation_bytes(const lowbit_model* model);
+
+/* Per-op timing: enable, run, then read one entry per op in execution order. */
+int lowbit_set_profiling(lowbit_model* model, int enabled);
+int lowbit_num_ops(const lowbit_model* model);
+int lowbit_op_profile(const lowbit_model* model, int index, const char** op_type, const char** output_name,
+                      double* milliseconds);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LOWBIT_LOWBIT_H_ */

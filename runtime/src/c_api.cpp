@@ -1,0 +1,186 @@
+// The C API: a thin shell over Executor that turns Status into lowbit_last_error().
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "executor.h"
+#include "lowbit/lowbit.h"
+#include "lowbit/model_builder.h"
+#include "quantize.h"
+
+struct lowbit_model {
+  std::unique_ptr<lowbit::Executor> exec;
+};
+
+namespace {
+
+thread_local std::string g_last_error;
+
+int fail(std::string message) {
+  g_last_error = std::move(message);
+  return -1;
+}
+
+lowbit_model* finish_load(const lowbit::Status& read, std::unique_ptr<lowbit::ModelBytes> bytes, const std::string& who) {
+  if (!read.ok) {
+    fail(who + ": " + read.message);
+    return nullptr;
+  }
+  std::unique_ptr<lowbit::Executor> exec;
+  const lowbit::Status s = lowbit::Executor::load(std::move(bytes), &exec);
+  if (!s.ok) {
+    fail(who + ": " + s.message);
+    return nullptr;
+  }
+  g_last_error.clear();
+  return new lowbit_model{std::move(exec)};
+}
+
+const lowbit::TensorDesc* io_tensor(const lowbit_model* m, int index, bool output) {
+  if (!m) return nullptr;
+  const std::vector<uint32_t>& ids = output ? m->exec->graph().outputs : m->exec->graph().inputs;
+  if (index < 0 || static_cast<size_t>(index) >= ids.size()) {
+    fail(std::string(output ? "output" : "input") + " index " + std::to_string(index) + " out of range");
+    return nullptr;
+  }
+  return &m->exec->graph().tensors[ids[static_cast<size_t>(index)]];
+}
+
+uint32_t io_id(const lowbit_model* m, int index, bool output) {
+  return (output ? m->exec->graph().outputs : m->exec->graph().inputs)[static_cast<size_t>(index)];
+}
+
+int fill_info(const lowbit::TensorDesc* t, lowbit_tensor_info* info) {
+  if (!t) return -1;
+  if (!info) return fail("info is NULL");
+  info->name = t->name.c_str();
+  info->dtype = static_cast<lowbit_dtype>(t->dtype);
+  info->rank = t->rank;
+  for (int i = 0; i < 4; ++i) info->dims[i] = i < t->rank ? t->dims[i] : 0;
+  info->bits = t->dtype == lowbit::DType::kCodes ? t->quant.bits : 0;
+  info->kind = static_cast<lowbit_quant_kind>(t->quant.kind);
+  info->scale = t->dtype == lowbit::DType::kCodes ? t->scale : 1.0f;
+  info->bytes = t->byte_size();
+  return 0;
+}
+
+int check_count(const lowbit::TensorDesc* t, size_t count) {
+  if (count != t->element_count())
+    return fail("tensor '" + t->name + "' has " + std::to_string(t->element_count()) + " elements, got " +
+                std::to_string(count));
+  return 0;
+}
+
+}  // namespace
+
+extern "C" {
+
+lowbit_model* lowbit_load_file(const char* path) {
+  if (!path) return fail("path is NULL"), nullptr;
+  std::unique_ptr<lowbit::ModelBytes> bytes;
+  const lowbit::Status s = lowbit::ModelBytes::map_file(path, &bytes);
+  return finish_load(s, std::move(bytes), path);
+}
+
+lowbit_model* lowbit_load_memory(const void* data, size_t size) {
+  if (!data && size) return fail("data is NULL"), nullptr;
+  std::unique_ptr<lowbit::ModelBytes> bytes;
+  const lowbit::Status s = lowbit::ModelBytes::copy_of(data, size, &bytes);
+  return finish_load(s, std::move(bytes), "<memory>");
+}
+
+void lowbit_free(lowbit_model* model) { delete model; }
+
+const char* lowbit_last_error(void) { return g_last_error.c_str(); }
+
+int lowbit_num_inputs(const lowbit_model* m) { return m ? static_cast<int>(m->exec->graph().inputs.size()) : fail("model is NULL"); }
+int lowbit_num_outputs(const lowbit_model* m) { return m ? static_cast<int>(m->exec->graph().outputs.size()) : fail("model is NULL"); }
+
+int lowbit_input_info(const lowbit_model* m, int index, lowbit_tensor_info* info) {
+  return fill_info(io_tensor(m, index, false), info);
+}
+int lowbit_output_info(const lowbit_model* m, int index, lowbit_tensor_info* info) {
+  return fill_info(io_tensor(m, index, true), info);
+}
+
+void* lowbit_input_buffer(lowbit_model* m, int index) {
+  return io_tensor(m, index, false) ? m->exec->tensor_data(io_id(m, index, false)) : nullptr;
+}
+const void* lowbit_output_buffer(const lowbit_model* m, int index) {
+  return io_tensor(m, index, true) ? const_cast<lowbit_model*>(m)->exec->tensor_data(io_id(m, index, true)) : nullptr;
+}
+
+int lowbit_set_input_f32(lowbit_model* m, int index, const float* data, size_t count) {
+  const lowbit::TensorDesc* t = io_tensor(m, index, false);
+  if (!t || check_count(t, count) != 0) return -1;
+  if (!data && count) return fail("data is NULL");
+  void* dst = m->exec->tensor_data(io_id(m, index, false));
+  if (t->dtype == lowbit::DType::kF32) {
+    std::memcpy(dst, data, count * sizeof(float));
+    return 0;
+  }
+  const lowbit::PixelPlanes planes = t->pixel_planes();
+  uint32_t* words = static_cast<uint32_t*>(dst);
+  std::memset(words, 0, t->byte_size());
+  for (size_t i = 0; i < count; ++i) {
+    const size_t pixel = i / planes.channels, c = i % planes.channels;
+    lowbit::write_code(words + planes.plane_offset(pixel, 0), planes.words_per_plane(), c, t->quant,
+                       lowbit::quantize_value(data[i], t->scale, t->quant, lowbit::Rounding::kHalfUp));
+  }
+  return 0;
+}
+
+int lowbit_get_output_f32(const lowbit_model* m, int index, float* data, size_t count) {
+  const lowbit::TensorDesc* t = io_tensor(m, index, true);
+  if (!t || check_count(t, count) != 0) return -1;
+  if (!data && count) return fail("data is NULL");
+  const void* src = const_cast<lowbit_model*>(m)->exec->tensor_data(io_id(m, index, true));
+  if (t->dtype == lowbit::DType::kF32) {
+    std::memcpy(data, src, count * sizeof(float));
+    return 0;
+  }
+  if (t->dtype != lowbit::DType::kCodes) return fail("output '" + t->name + "' is not float or codes");
+  const lowbit::PixelPlanes planes = t->pixel_planes();
+  const uint32_t* words = static_cast<const uint32_t*>(src);
+  for (size_t i = 0; i < count; ++i) {
+    const size_t pixel = i / planes.channels, c = i % planes.channels;
+    data[i] = t->scale * static_cast<float>(lowbit::read_code(words + planes.plane_offset(pixel, 0),
+                                                              planes.words_per_plane(), c, t->quant));
+  }
+  return 0;
+}
+
+int lowbit_run(lowbit_model* m) {
+  if (!m) return fail("model is NULL");
+  m->exec->run();
+  return 0;
+}
+
+int lowbit_set_threads(lowbit_model* m, int threads) {
+  if (!m) return fail("model is NULL");
+  const lowbit::Status s = m->exec->set_threads(threads);
+  return s.ok ? 0 : fail(s.message);
+}
+
+size_t lowbit_peak_activation_bytes(const lowbit_model* m) { return m ? m->exec->peak_activation_bytes() : 0; }
+
+int lowbit_set_profiling(lowbit_model* m, int enabled) {
+  if (!m) return fail("model is NULL");
+  m->exec->set_profiling(enabled != 0);
+  return 0;
+}
+
+int lowbit_num_ops(const lowbit_model* m) { return m ? static_cast<int>(m->exec->step_count()) : fail("model is NULL"); }
+
+int lowbit_op_profile(const lowbit_model* m, int index, const char** op_type, const char** output_name,
+                      double* milliseconds) {
+  if (!m) return fail("model is NULL");
+  if (index < 0 || static_cast<size_t>(index) >= m->exec->step_count()) return fail("op index out of range");
+  const lowbit::OpDesc& op = m->exec->step_op(static_cast<size_t>(index));
+  if (op_type) *op_type = lowbit::op_name(op.type);
+  if (output_name) *output_name = m->exec->graph().tensors[op.outputs[0]].name.c_str();
+  if (milliseconds) *milliseconds = m->exec->step_profile(static_cast<size_t>(index)).milliseconds;
+  return 0;
+}
+
+}  // extern "C"

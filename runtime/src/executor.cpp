@@ -1,0 +1,247 @@
+#include "executor.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#define LOWBIT_HAVE_MMAP 1
+#endif
+
+#include "model_file.h"
+
+namespace lowbit {
+namespace {
+
+constexpr uint64_t kArenaAlignment = 64;
+
+uint64_t align_up(uint64_t v) { return (v + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment; }
+
+uint8_t* aligned_alloc_bytes(uint64_t size) {
+  return static_cast<uint8_t*>(std::aligned_alloc(kArenaAlignment, align_up(size ? size : 1)));
+}
+
+// A block of the arena needed during steps [first, last].
+struct Block {
+  uint64_t size;
+  size_t first, last;
+  uint64_t offset = 0;
+};
+
+// Greedy best-fit-by-size placement: largest blocks first, each at the lowest offset that does not
+// collide with an already placed block whose lifetime overlaps.
+uint64_t place(std::vector<Block*>& blocks) {
+  std::stable_sort(blocks.begin(), blocks.end(), [](const Block* a, const Block* b) { return a->size > b->size; });
+  std::vector<const Block*> placed;
+  uint64_t total = 0;
+  for (Block* b : blocks) {
+    std::vector<const Block*> live;
+    for (const Block* p : placed)
+      if (p->first <= b->last && b->first <= p->last) live.push_back(p);
+    std::sort(live.begin(), live.end(), [](const Block* x, const Block* y) { return x->offset < y->offset; });
+    uint64_t offset = 0;
+    for (const Block* p : live) {
+      if (offset + b->size <= p->offset) break;
+      offset = std::max(offset, align_up(p->offset + p->size));
+    }
+    b->offset = offset;
+    total = std::max(total, offset + b->size);
+    placed.push_back(b);
+  }
+  return total;
+}
+
+struct StepContext {
+  const OpTraits* traits;
+  const OpRun* run;
+  uint8_t* scratch;
+  uint64_t stride;
+};
+
+void run_share(void* ctx, int worker, size_t begin, size_t end) {
+  const StepContext& s = *static_cast<const StepContext*>(ctx);
+  s.traits->run(*s.run, begin, end, s.scratch + s.stride * static_cast<uint64_t>(worker));
+}
+
+}  // namespace
+
+Status ModelBytes::map_file(const std::string& path, std::unique_ptr<ModelBytes>* out) {
+  std::unique_ptr<ModelBytes> b(new ModelBytes());
+#if LOWBIT_HAVE_MMAP
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return Status::Error("cannot open: " + std::string(std::strerror(errno)));
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Status::Error("not a regular file");
+  }
+  b->size_ = static_cast<size_t>(st.st_size);
+  if (b->size_ > 0) {
+    void* p = ::mmap(nullptr, b->size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      ::close(fd);
+      return Status::Error("cannot map: " + std::string(std::strerror(errno)));
+    }
+    b->data_ = static_cast<uint8_t*>(p);
+    b->mapped_ = true;
+  }
+  ::close(fd);
+#else
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return Status::Error("cannot open");
+  std::vector<uint8_t> all;
+  uint8_t chunk[65536];
+  size_t n;
+  while ((n = std::fread(chunk, 1, sizeof(chunk), f)) > 0) all.insert(all.end(), chunk, chunk + n);
+  std::fclose(f);
+  b->size_ = all.size();
+  b->data_ = aligned_alloc_bytes(all.size());
+  if (!b->data_) return Status::Error("out of memory");
+  std::memcpy(b->data_, all.data(), all.size());
+#endif
+  *out = std::move(b);
+  return Status::Ok();
+}
+
+Status ModelBytes::copy_of(const void* data, size_t size, std::unique_ptr<ModelBytes>* out) {
+  std::unique_ptr<ModelBytes> b(new ModelBytes());
+  b->data_ = aligned_alloc_bytes(size);
+  if (!b->data_) return Status::Error("out of memory copying " + std::to_string(size) + " bytes");
+  if (size) std::memcpy(b->data_, data, size);
+  b->size_ = size;
+  *out = std::move(b);
+  return Status::Ok();
+}
+
+ModelBytes::~ModelBytes() {
+#if LOWBIT_HAVE_MMAP
+  if (mapped_) {
+    ::munmap(data_, size_);
+    return;
+  }
+#endif
+  std::free(data_);
+}
+
+Status Executor::load(std::unique_ptr<ModelBytes> bytes, std::unique_ptr<Executor>* out) {
+  std::unique_ptr<Executor> e(new Executor());
+  e->bytes_ = std::move(bytes);
+  Status s = parse_model(e->bytes_->data(), e->bytes_->size(), &e->graph_);
+  if (s.ok) s = verify_graph(e->graph_, &e->order_);
+  if (s.ok) s = e->plan();
+  if (!s.ok) return s;
+  *out = std::move(e);
+  return Status::Ok();
+}
+
+Executor::~Executor() { std::free(arena_); }
+
+Status Executor::set_threads(int n) {
+  if (n < 1) return Status::Error("thread count must be >= 1");
+  const int old = threads_;
+  threads_ = n;
+  Status s = plan();
+  if (!s.ok) {
+    threads_ = old;
+    plan();
+  }
+  return s;
+}
+
+Status Executor::plan() {
+  pool_.resize(threads_);
+  threads_ = pool_.size();  // 1 where the build has no threads
+  const GraphDesc& g = graph_;
+  const size_t steps = order_.size();
+  const size_t nt = g.tensors.size();
+  // Lifetimes of activations in steps; graph inputs live from the start, outputs to the end.
+  std::vector<Block> tensor_blocks(nt);
+  std::vector<bool> is_activation(nt, false);
+  for (uint32_t id : g.inputs) {
+    is_activation[id] = true;
+    tensor_blocks[id].first = 0;
+    tensor_blocks[id].last = 0;
+  }
+  for (size_t s = 0; s < steps; ++s) {
+    const OpDesc& op = g.ops[order_[s]];
+    const uint32_t y = op.outputs[0];
+    is_activation[y] = true;
+    tensor_blocks[y].first = tensor_blocks[y].last = s;
+    for (uint32_t id : op.inputs)
+      if (id != kNoTensor && is_activation[id]) tensor_blocks[id].last = s;
+  }
+  for (uint32_t id : g.outputs)
+    if (is_activation[id]) tensor_blocks[id].last = steps;
+
+  std::vector<Block*> blocks;
+  for (size_t i = 0; i < nt; ++i) {
+    if (!is_activation[i]) continue;
+    tensor_blocks[i].size = g.tensors[i].byte_size();
+    blocks.push_back(&tensor_blocks[i]);
+  }
+
+  runs_.assign(steps, OpRun{});
+  std::vector<Block> scratch_blocks(steps);
+  scratch_stride_.assign(steps, 0);
+  for (size_t s = 0; s < steps; ++s) {
+    const OpDesc& op = g.ops[order_[s]];
+    OpView& v = runs_[s].view;
+    v.op = &op;
+    v.num_inputs = static_cast<int>(op.inputs.size());
+    for (size_t k = 0; k < op.inputs.size(); ++k) v.in[k] = op.inputs[k] == kNoTensor ? nullptr : &g.tensors[op.inputs[k]];
+    v.out[0] = &g.tensors[op.outputs[0]];
+    const uint64_t per_worker = align_up(op_traits(op.type)->scratch_bytes(v));
+    scratch_stride_[s] = per_worker;
+    if (per_worker > kMaxArenaBytes) return Status::Error("op scratch too large");
+    scratch_blocks[s] = Block{per_worker * static_cast<uint64_t>(threads_), s, s};
+    if (per_worker) blocks.push_back(&scratch_blocks[s]);
+  }
+
+  uint64_t total = 0;
+  for (const Block* b : blocks) {
+    total += align_up(b->size);
+    if (total > kMaxArenaBytes) return Status::Error("activations need more than " + std::to_string(kMaxArenaBytes) + " bytes");
+  }
+  const uint64_t arena_bytes = place(blocks);
+  uint8_t* arena = aligned_alloc_bytes(arena_bytes);
+  if (!arena) return Status::Error("cannot allocate " + std::to_string(arena_bytes) + " bytes of activations");
+  std::memset(arena, 0, arena_bytes);
+  std::free(arena_);
+  arena_ = arena;
+  arena_bytes_ = arena_bytes;
+
+  data_.assign(nt, nullptr);
+  for (size_t i = 0; i < nt; ++i)
+    data_[i] = is_activation[i] ? arena_ + tensor_blocks[i].offset : static_cast<const void*>(g.tensors[i].data);
+  scratch_offset_.assign(steps, 0);
+  for (size_t s = 0; s < steps; ++s) {
+    scratch_offset_[s] = scratch_blocks[s].offset;
+    OpRun& r = runs_[s];
+    const OpDesc& op = g.ops[order_[s]];
+    for (size_t k = 0; k < op.inputs.size(); ++k) r.in_data[k] = op.inputs[k] == kNoTensor ? nullptr : data_[op.inputs[k]];
+    r.out_data = const_cast<void*>(data_[op.outputs[0]]);
+  }
+  profile_.assign(steps, OpProfile{});
+  return Status::Ok();
+}
+
+void Executor::run() {
+  for (size_t s = 0; s < order_.size(); ++s) {
+    const OpRun& r = runs_[s];
+    const OpTraits* traits = op_traits(r.view.op->type);
+    StepContext ctx{traits, &r, arena_ + scratch_offset_[s], scratch_stride_[s]};
+    const auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    pool_.parallel_for(traits->work_units(r.view), run_share, &ctx);
+    if (profiling_)
+      profile_[s].milliseconds =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  }
+}
+
+}  // namespace lowbit

@@ -1,0 +1,78 @@
+// A loaded model: verified graph, static memory plan, worker threads. run() allocates nothing.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lowbit/graph.h"
+#include "ops/op_table.h"
+#include "thread_pool.h"
+
+namespace lowbit {
+
+// Read-only bytes of a model: an mmap of the file or an aligned heap copy.
+class ModelBytes {
+ public:
+  static Status map_file(const std::string& path, std::unique_ptr<ModelBytes>* out);
+  static Status copy_of(const void* data, size_t size, std::unique_ptr<ModelBytes>* out);
+  ~ModelBytes();
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  ModelBytes() = default;
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  bool mapped_ = false;
+};
+
+struct OpProfile {
+  double milliseconds = 0.0;  // of the last run
+};
+
+class Executor {
+ public:
+  // Largest activation arena a model may ask for (a corrupt shape must not exhaust memory).
+  static constexpr uint64_t kMaxArenaBytes = 4ull << 30;
+
+  static Status load(std::unique_ptr<ModelBytes> bytes, std::unique_ptr<Executor>* out);
+  ~Executor();
+
+  const GraphDesc& graph() const { return graph_; }
+  // Re-plans scratch memory for n workers (n >= 1).
+  Status set_threads(int n);
+  int threads() const { return threads_; }
+  void set_profiling(bool on) { profiling_ = on; }
+
+  void* tensor_data(uint32_t id) { return const_cast<void*>(data_[id]); }
+  uint64_t peak_activation_bytes() const { return arena_bytes_; }
+
+  // Runs every op in dependency order. Inputs must have been written to tensor_data().
+  void run();
+
+  size_t step_count() const { return order_.size(); }
+  const OpDesc& step_op(size_t step) const { return graph_.ops[order_[step]]; }
+  const OpProfile& step_profile(size_t step) const { return profile_[step]; }
+
+ private:
+  Executor() = default;
+  Status plan();
+
+  std::unique_ptr<ModelBytes> bytes_;
+  GraphDesc graph_;
+  std::vector<uint32_t> order_;
+  std::vector<const void*> data_;       // per tensor
+  std::vector<OpRun> runs_;             // per step, pointers bound by plan()
+  std::vector<uint64_t> scratch_offset_;  // per step
+  std::vector<uint64_t> scratch_stride_;  // per step, bytes per worker
+  std::vector<OpProfile> profile_;
+  uint8_t* arena_ = nullptr;
+  uint64_t arena_bytes_ = 0;
+  int threads_ = 1;
+  bool profiling_ = false;
+  ThreadPool pool_;
+};
+
+}  // namespace lowbit

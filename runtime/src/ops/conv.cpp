@@ -1,0 +1,369 @@
+// Convolution and dense layers, float and bit-serial quantized. Dense layers are convolutions whose
+// kernel covers the whole input, so one geometry and one quantized core serve all four ops.
+#include <cmath>
+#include <cstring>
+
+#include "kernels/bitserial.h"
+#include "ops/op_table.h"
+#include "ops/ops.h"
+
+namespace lowbit {
+namespace {
+
+struct ConvGeometry {
+  int64_t n, ih, iw, c;       // input
+  int64_t oh, ow, o;          // output
+  int64_t kh, kw, cg, og;     // kernel, channels per group in and out
+  int64_t sh, sw, pt, pl, dh, dw, groups;
+};
+
+// Dense: the kernel spans the input's trailing dims, no padding, one output pixel per sample.
+ConvGeometry dense_geometry(const TensorDesc& x, const TensorDesc& w) {
+  ConvGeometry g{};
+  g.n = x.dims[0];
+  g.c = x.last_dim();
+  g.ih = x.rank == 4 ? x.dims[1] : 1;
+  g.iw = x.rank >= 3 ? x.dims[x.rank - 2] : 1;
+  g.kh = g.ih;
+  g.kw = g.iw;
+  g.oh = g.ow = 1;
+  g.o = w.dims[0];
+  g.cg = g.c;
+  g.og = g.o;
+  g.sh = g.sw = g.dh = g.dw = g.groups = 1;
+  return g;
+}
+
+bool conv_geometry(const OpView& v, ConvGeometry* g, std::string* err) {
+  const TensorDesc& x = *v.in[0];
+  const TensorDesc& w = *v.in[1];
+  if (!expect_rank(&x, 4, "input", err) || !expect_rank(&w, 4, "weights", err)) return false;
+  *g = ConvGeometry{};
+  g->n = x.dims[0]; g->ih = x.dims[1]; g->iw = x.dims[2]; g->c = x.dims[3];
+  g->o = w.dims[0]; g->kh = w.dims[1]; g->kw = w.dims[2]; g->cg = w.dims[3];
+  g->sh = v.attr(kStrideH); g->sw = v.attr(kStrideW);
+  g->pt = v.attr(kPadTop); g->pl = v.attr(kPadLeft);
+  const int64_t pb = v.attr(kPadBottom), pr = v.attr(kPadRight);
+  g->dh = v.attr(kDilationH); g->dw = v.attr(kDilationW);
+  g->groups = v.attr(kGroups);
+  if (g->sh < 1 || g->sw < 1) return fail(err, "stride must be >= 1");
+  if (g->dh < 1 || g->dw < 1) return fail(err, "dilation must be >= 1");
+  if (g->pt < 0 || g->pl < 0 || pb < 0 || pr < 0) return fail(err, "padding must be >= 0");
+  if (g->pt >= g->kh * g->dh || pb >= g->kh * g->dh || g->pl >= g->kw * g->dw || pr >= g->kw * g->dw)
+    return fail(err, "padding must be smaller than the dilated kernel");
+  if (g->groups < 1 || g->c % g->groups != 0 || g->o % g->groups != 0)
+    return fail(err, "groups must divide input and output channels");
+  if (g->cg * g->groups != g->c)
+    return fail(err, "weights have " + std::to_string(g->cg) + " input channels per group, input has " +
+                         std::to_string(g->c) + " channels in " + std::to_string(g->groups) + " groups");
+  g->og = g->o / g->groups;
+  const int64_t eh = g->ih + g->pt + pb - g->dh * (g->kh - 1) - 1;
+  const int64_t ew = g->iw + g->pl + pr - g->dw * (g->kw - 1) - 1;
+  if (eh < 0 || ew < 0) return fail(err, "kernel larger than the padded input");
+  g->oh = eh / g->sh + 1;
+  g->ow = ew / g->sw + 1;
+  return true;
+}
+
+ConvGeometry geometry_of(const OpView& v) {
+  ConvGeometry g{};
+  if (v.op->type == OpType::kDense || v.op->type == OpType::kQDense) return dense_geometry(*v.in[0], *v.in[1]);
+  std::string ignored;
+  conv_geometry(v, &g, &ignored);
+  return g;
+}
+
+void set_output(InferredOutput* out, const ConvGeometry& g, bool dense, DType dtype) {
+  out->dtype = dtype;
+  if (dense) {
+    out->rank = 2;
+    out->dims[0] = static_cast<int32_t>(g.n);
+    out->dims[1] = static_cast<int32_t>(g.o);
+  } else {
+    out->rank = 4;
+    out->dims[0] = static_cast<int32_t>(g.n);
+    out->dims[1] = static_cast<int32_t>(g.oh);
+    out->dims[2] = static_cast<int32_t>(g.ow);
+    out->dims[3] = static_cast<int32_t>(g.o);
+  }
+}
+
+bool check_vector(const TensorDesc* t, DType dtype, int64_t length, const char* role, std::string* err) {
+  if (!expect_dtype(t, dtype, role, err) || !expect_rank(t, 1, role, err)) return false;
+  if (t->dims[0] != length)
+    return fail(err, std::string(role) + " has " + std::to_string(t->dims[0]) + " entries, expected " +
+                         std::to_string(length));
+  return true;
+}
+
+bool check_activation(const OpView& v, std::string* err) {
+  const int32_t act = v.attr(v.op->type == OpType::kDense ? 0 : kActivation);
+  if (act < 0 || act > static_cast<int32_t>(Activation::kLeakyRelu)) return fail(err, "unknown activation");
+  return true;
+}
+
+// ---- float ----
+
+bool infer_float_common(const OpView& v, const ConvGeometry& g, bool dense, InferredOutput* out, std::string* err) {
+  if (!expect_dtype(v.in[0], DType::kF32, "input", err) || !expect_dtype(v.in[1], DType::kF32, "weights", err))
+    return false;
+  if (v.in[2] && !check_vector(v.in[2], DType::kF32, g.o, "bias", err)) return false;
+  if (!check_activation(v, err)) return false;
+  set_output(out, g, dense, DType::kF32);
+  return true;
+}
+
+bool infer_conv2d(const OpView& v, InferredOutput* out, std::string* err) {
+  ConvGeometry g;
+  return conv_geometry(v, &g, err) && infer_float_common(v, g, false, out, err);
+}
+
+bool infer_dense(const OpView& v, InferredOutput* out, std::string* err) {
+  const TensorDesc& x = *v.in[0];
+  const TensorDesc& w = *v.in[1];
+  if (x.rank < 2) return fail(err, "input must have a batch dimension and features");
+  if (!expect_rank(&w, 2, "weights", err)) return false;
+  const uint64_t features = x.element_count() / static_cast<uint64_t>(x.dims[0]);
+  if (static_cast<uint64_t>(w.dims[1]) != features)
+    return fail(err, "weights expect " + std::to_string(w.dims[1]) + " features, input has " + std::to_string(features));
+  ConvGeometry g{};
+  g.n = x.dims[0];
+  g.o = w.dims[0];
+  return infer_float_common(v, g, true, out, err);
+}
+
+float activate(float y, Activation act, float alpha) {
+  switch (act) {
+    case Activation::kNone: return y;
+    case Activation::kRelu: return y > 0.0f ? y : 0.0f;
+    case Activation::kLeakyRelu: return y > 0.0f ? y : alpha * y;
+  }
+  return y;
+}
+
+void run_conv2d(const OpRun& r, size_t begin, size_t end, void*) {
+  const ConvGeometry g = geometry_of(r.view);
+  const float* x = r.input<float>(0);
+  const float* w = r.input<float>(1);
+  const float* bias = r.input<float>(2);
+  float* y = r.output<float>();
+  const Activation act = static_cast<Activation>(r.view.attr(kActivation));
+  const float alpha = r.view.fattr(0);
+  for (size_t row = begin; row < end; ++row) {
+    const int64_t n = static_cast<int64_t>(row) / g.oh, oy = static_cast<int64_t>(row) % g.oh;
+    for (int64_t ox = 0; ox < g.ow; ++ox) {
+      float* out = y + ((n * g.oh + oy) * g.ow + ox) * g.o;
+      for (int64_t o = 0; o < g.o; ++o) {
+        const int64_t group = o / g.og;
+        float sum = bias ? bias[o] : 0.0f;
+        for (int64_t ky = 0; ky < g.kh; ++ky) {
+          const int64_t iy = oy * g.sh - g.pt + ky * g.dh;
+          if (iy < 0 || iy >= g.ih) continue;
+          for (int64_t kx = 0; kx < g.kw; ++kx) {
+            const int64_t ix = ox * g.sw - g.pl + kx * g.dw;
+            if (ix < 0 || ix >= g.iw) continue;
+            const float* xp = x + ((n * g.ih + iy) * g.iw + ix) * g.c + group * g.cg;
+            const float* wp = w + ((o * g.kh + ky) * g.kw + kx) * g.cg;
+            for (int64_t ci = 0; ci < g.cg; ++ci) sum += xp[ci] * wp[ci];
+          }
+        }
+        out[o] = activate(sum, act, alpha);
+      }
+    }
+  }
+}
+
+void run_dense(const OpRun& r, size_t begin, size_t end, void*) {
+  const TensorDesc& w = *r.view.in[1];
+  const int64_t o_count = w.dims[0], k = w.dims[1];
+  const float* x = r.input<float>(0);
+  const float* wd = r.input<float>(1);
+  const float* bias = r.input<float>(2);
+  float* y = r.output<float>();
+  const Activation act = static_cast<Activation>(r.view.attr(0));
+  for (size_t n = begin; n < end; ++n) {
+    for (int64_t o = 0; o < o_count; ++o) {
+      float sum = bias ? bias[o] : 0.0f;
+      for (int64_t i = 0; i < k; ++i) sum += x[static_cast<int64_t>(n) * k + i] * wd[o * k + i];
+      y[static_cast<int64_t>(n) * o_count + o] = activate(sum, act, r.view.fattr(0));
+    }
+  }
+}
+
+size_t conv_rows(const OpView& v) {
+  const ConvGeometry g = geometry_of(v);
+  return static_cast<size_t>(g.n * g.oh);
+}
+
+// ---- quantized ----
+
+bool infer_quantized_common(const OpView& v, const ConvGeometry& g, bool dense, InferredOutput* out, std::string* err) {
+  const TensorDesc& x = *v.in[0];
+  const TensorDesc& w = *v.in[1];
+  if (!expect_dtype(&x, DType::kCodes, "input", err) || !expect_dtype(&w, DType::kCodes, "weights", err))
+    return false;
+  if (x.quant.kind == QuantKind::kBinary)
+    return fail(err, "binary (+-1) activations cannot be zero-padded; use signed narrow 2-bit codes");
+  if (w.layout != Layout::kKernelPlanes || !w.is_constant())
+    return fail(err, "weights must be a constant in kernel-planes layout");
+  // The accumulator is int32: bound the worst case instead of fixing a 16-bit style channel limit.
+  const int64_t bound = g.kh * g.kw * g.cg * x.quant.max_abs_code() * w.quant.max_abs_code();
+  if (bound > INT32_MAX) return fail(err, "accumulator bound " + std::to_string(bound) + " exceeds int32");
+  const TensorDesc* p1 = v.in[2];
+  const TensorDesc& y = *v.out[0];
+  if (p1 == nullptr) return fail(err, "missing thresholds or output scale");
+  if (y.dtype == DType::kCodes) {
+    if (v.in[3]) return fail(err, "code output takes a threshold table only");
+    const int32_t levels = y.quant.threshold_count();
+    if (!expect_dtype(p1, DType::kI32, "thresholds", err) || !expect_rank(p1, 2, "thresholds", err)) return false;
+    if (!p1->is_constant()) return fail(err, "thresholds must be a constant");
+    if (p1->dims[0] != g.o || p1->dims[1] != levels + 1)
+      return fail(err, "threshold table is " + p1->shape_string() + ", expected [" + std::to_string(g.o) + ", " +
+                           std::to_string(levels + 1) + "]");
+    const int32_t* table = reinterpret_cast<const int32_t*>(p1->data);
+    for (int64_t o = 0; o < g.o; ++o) {
+      const int32_t* t = table + o * (levels + 1);
+      const int32_t dir = t[0];
+      if (dir == kThresholdConstant) {
+        if (t[1] < 0 || t[1] > levels) return fail(err, "constant channel " + std::to_string(o) + " level out of range");
+        continue;
+      }
+      if (dir != kThresholdIncreasing && dir != kThresholdDecreasing)
+        return fail(err, "channel " + std::to_string(o) + " has threshold direction " + std::to_string(dir));
+      for (int32_t i = 1; i < levels; ++i)
+        if ((dir == kThresholdIncreasing && t[i + 1] < t[i]) || (dir == kThresholdDecreasing && t[i + 1] > t[i]))
+          return fail(err, "thresholds of channel " + std::to_string(o) + " are not monotonic");
+    }
+    set_output(out, g, dense, DType::kCodes);
+  } else {
+    if (!check_vector(p1, DType::kF32, g.o, "output scale", err)) return false;
+    if (v.in[3] && !check_vector(v.in[3], DType::kF32, g.o, "output bias", err)) return false;
+    set_output(out, g, dense, DType::kF32);
+  }
+  return true;
+}
+
+bool infer_qconv2d(const OpView& v, InferredOutput* out, std::string* err) {
+  ConvGeometry g;
+  return conv_geometry(v, &g, err) && infer_quantized_common(v, g, false, out, err);
+}
+
+bool infer_qdense(const OpView& v, InferredOutput* out, std::string* err) {
+  const TensorDesc& x = *v.in[0];
+  const TensorDesc& w = *v.in[1];
+  if (x.rank < 2) return fail(err, "input must have a batch dimension and features");
+  if (!expect_rank(&w, 4, "weights", err)) return false;
+  const ConvGeometry g = dense_geometry(x, w);
+  if (w.dims[1] != g.kh || w.dims[2] != g.kw || w.dims[3] != g.c)
+    return fail(err, "weights " + w.shape_string() + " do not cover input " + x.shape_string());
+  return infer_quantized_common(v, g, true, out, err);
+}
+
+struct QuantizedLayer {
+  ConvGeometry g;
+  BitserialShape shape;
+  size_t tap_words;      // words of one kernel tap (one group's channels)
+  size_t weight_stride;  // words of one output channel's weights
+};
+
+QuantizedLayer quantized_layer(const OpView& v) {
+  QuantizedLayer q;
+  q.g = geometry_of(v);
+  q.tap_words = words_for(static_cast<size_t>(q.g.cg));
+  q.shape = BitserialShape::make(static_cast<size_t>(q.g.kh * q.g.kw) * q.tap_words, v.in[0]->quant, v.in[1]->quant);
+  q.weight_stride = q.shape.words * static_cast<size_t>(q.shape.w_bits);
+  return q;
+}
+
+size_t quantized_scratch(const OpView& v) {
+  const QuantizedLayer q = quantized_layer(v);
+  return (q.shape.words * static_cast<size_t>(q.shape.a_bits) + static_cast<size_t>(q.g.og)) * 4;
+}
+
+// Gathers one group's receptive field into patch [a_bits][kh][kw][tap_words]; padding stays zero.
+void gather_patch(const QuantizedLayer& q, const TensorDesc& x, const uint32_t* xd, int64_t n, int64_t oy, int64_t ox,
+                  int64_t group, uint32_t* patch) {
+  const ConvGeometry& g = q.g;
+  const PixelPlanes in = x.pixel_planes();
+  std::memset(patch, 0, q.shape.words * static_cast<size_t>(q.shape.a_bits) * 4);
+  for (int64_t ky = 0; ky < g.kh; ++ky) {
+    const int64_t iy = oy * g.sh - g.pt + ky * g.dh;
+    if (iy < 0 || iy >= g.ih) continue;
+    for (int64_t kx = 0; kx < g.kw; ++kx) {
+      const int64_t ix = ox * g.sw - g.pl + kx * g.dw;
+      if (ix < 0 || ix >= g.iw) continue;
+      const size_t pixel = static_cast<size_t>((n * g.ih + iy) * g.iw + ix);
+      const size_t tap = static_cast<size_t>(ky * g.kw + kx) * q.tap_words;
+      for (int p = 0; p < q.shape.a_bits; ++p)
+        copy_bits(xd + in.plane_offset(pixel, p), static_cast<size_t>(group * g.cg), patch + p * q.shape.words + tap, 0,
+                  static_cast<size_t>(g.cg));
+    }
+  }
+}
+
+int32_t threshold_level(const int32_t* t, int32_t levels, int32_t acc) {
+  int32_t level = 0;
+  switch (t[0]) {
+    case kThresholdIncreasing:
+      for (int32_t i = 1; i <= levels; ++i) level += acc >= t[i];
+      return level;
+    case kThresholdDecreasing:
+      for (int32_t i = 1; i <= levels; ++i) level += acc <= t[i];
+      return level;
+    default: return t[1];
+  }
+}
+
+void run_quantized(const OpRun& r, size_t begin, size_t end, void* scratch) {
+  const QuantizedLayer q = quantized_layer(r.view);
+  const ConvGeometry& g = q.g;
+  const TensorDesc& x = *r.view.in[0];
+  const TensorDesc& y = *r.view.out[0];
+  const uint32_t* xd = r.input<uint32_t>(0);
+  const uint32_t* wd = r.input<uint32_t>(1);
+  uint32_t* patch = static_cast<uint32_t*>(scratch);
+  int32_t* acc = reinterpret_cast<int32_t*>(patch + q.shape.words * static_cast<size_t>(q.shape.a_bits));
+  const BitserialGemvFn gemv = kernels().bitserial_gemv;
+  const bool codes_out = y.dtype == DType::kCodes;
+  const PixelPlanes out_planes = y.pixel_planes();
+  const int32_t levels = y.quant.threshold_count();
+
+  for (size_t row = begin; row < end; ++row) {
+    const int64_t n = static_cast<int64_t>(row) / g.oh, oy = static_cast<int64_t>(row) % g.oh;
+    for (int64_t ox = 0; ox < g.ow; ++ox) {
+      const size_t out_pixel = static_cast<size_t>((n * g.oh + oy) * g.ow + ox);
+      uint32_t* out_codes = codes_out ? r.output<uint32_t>() + out_pixel * out_planes.words_per_pixel() : nullptr;
+      if (codes_out) std::memset(out_codes, 0, out_planes.words_per_pixel() * 4);
+      for (int64_t group = 0; group < g.groups; ++group) {
+        gather_patch(q, x, xd, n, oy, ox, group, patch);
+        const int64_t o0 = group * g.og;
+        gemv(q.shape, patch, wd + static_cast<size_t>(o0) * q.weight_stride, static_cast<size_t>(g.og), acc);
+        for (int64_t i = 0; i < g.og; ++i) {
+          const int64_t o = o0 + i;
+          if (codes_out) {
+            const int32_t* t = r.input<int32_t>(2) + o * (levels + 1);
+            write_code(out_codes, out_planes.words_per_plane(), static_cast<size_t>(o), y.quant,
+                       y.quant.level_to_code(threshold_level(t, levels, acc[i])));
+          } else {
+            const float bias = r.in_data[3] ? r.input<float>(3)[o] : 0.0f;
+            r.output<float>()[out_pixel * static_cast<size_t>(g.o) + static_cast<size_t>(o)] =
+                r.input<float>(2)[o] * static_cast<float>(acc[i]) + bias;
+          }
+        }
+      }
+    }
+  }
+}
+
+size_t no_scratch(const OpView&) { return 0; }
+size_t batch_rows(const OpView& v) { return static_cast<size_t>(v.in[0]->dims[0]); }
+
+}  // namespace
+
+const OpTraits kConv2DTraits{"Conv2D", 2, 3, kConvAttrCount, 1, infer_conv2d, no_scratch, conv_rows, run_conv2d};
+const OpTraits kDenseTraits{"Dense", 2, 3, 1, 1, infer_dense, no_scratch, batch_rows, run_dense};
+const OpTraits kQConv2DTraits{"QConv2D", 3, 4, kActivation, 0, infer_qconv2d, quantized_scratch, conv_rows,
+                              run_quantized};
+const OpTraits kQDenseTraits{"QDense", 3, 4, 0, 0, infer_qdense, quantized_scratch, conv_rows, run_quantized};
+
+}  // namespace lowbit

@@ -1,0 +1,48 @@
+// A fixed set of workers for splitting one op across cores. Dispatching work allocates nothing:
+// workers wake on a generation counter and take a static share of the units.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#if LOWBIT_THREADS
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#endif
+
+namespace lowbit {
+
+class ThreadPool {
+ public:
+  // fn(ctx, worker, begin, end) processes units [begin, end) as worker `worker` (0 = the caller).
+  using Task = void (*)(void* ctx, int worker, size_t begin, size_t end);
+
+  ThreadPool() = default;
+  ~ThreadPool() { resize(1); }
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  // Number of workers including the caller; 1 means run on the calling thread. Without thread
+  // support every size behaves as 1.
+  void resize(int workers);
+  int size() const { return workers_; }
+  void parallel_for(size_t units, Task fn, void* ctx);
+
+ private:
+  int workers_ = 1;
+#if LOWBIT_THREADS
+  void worker_loop(int index);
+  std::vector<std::thread> threads_;
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  unsigned long generation_ = 0;
+  int busy_ = 0;
+  bool stop_ = false;
+  Task task_ = nullptr;
+  void* ctx_ = nullptr;
+  size_t units_ = 0;
+#endif
+};
+
+}  // namespace lowbit
