@@ -26,15 +26,12 @@ void ThreadPool::resize(int workers) {
   threads_.clear();
   stop_ = false;
   workers_ = workers;
-  for (int i = 1; i < workers; ++i) threads_.emplace_back(&ThreadPool::worker_loop, this, i);
+  // Workers start from the current generation: a dispatch made before a worker first takes the
+  // lock must still count as new work for it.
+  for (int i = 1; i < workers; ++i) threads_.emplace_back(&ThreadPool::worker_loop, this, i, generation_);
 }
 
-void ThreadPool::worker_loop(int index) {
-  unsigned long seen = 0;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    seen = generation_;
-  }
+void ThreadPool::worker_loop(int index, unsigned long seen) {
   for (;;) {
     Task task;
     void* ctx;

@@ -32,7 +32,7 @@ class ThreadPool {
  private:
   int workers_ = 1;
 #if LOWBIT_THREADS
-  void worker_loop(int index);
+  void worker_loop(int index, unsigned long seen);
   std::vector<std::thread> threads_;
   std::mutex mutex_;
   std::condition_variable wake_, done_;
