@@ -37,7 +37,7 @@ lowbit_model* finish_load(const lowbit::Status& read, std::unique_ptr<lowbit::Mo
 }
 
 const lowbit::TensorDesc* io_tensor(const lowbit_model* m, int index, bool output) {
-  if (!m) return nullptr;
+  if (!m) return fail("model is NULL"), nullptr;
   const std::vector<uint32_t>& ids = output ? m->exec->graph().outputs : m->exec->graph().inputs;
   if (index < 0 || static_cast<size_t>(index) >= ids.size()) {
     fail(std::string(output ? "output" : "input") + " index " + std::to_string(index) + " out of range");

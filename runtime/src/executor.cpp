@@ -144,6 +144,12 @@ Executor::~Executor() { std::free(arena_); }
 
 Status Executor::set_threads(int n) {
   if (n < 1) return Status::Error("thread count must be >= 1");
+  // The arena is rebuilt: carry the inputs the caller has already written across.
+  std::vector<std::vector<uint8_t>> saved;
+  for (uint32_t id : graph_.inputs) {
+    const uint8_t* p = static_cast<const uint8_t*>(data_[id]);
+    saved.emplace_back(p, p + graph_.tensors[id].byte_size());
+  }
   const int old = threads_;
   threads_ = n;
   Status s = plan();
@@ -151,6 +157,8 @@ Status Executor::set_threads(int n) {
     threads_ = old;
     plan();
   }
+  for (size_t i = 0; i < graph_.inputs.size(); ++i)
+    std::memcpy(tensor_data(graph_.inputs[i]), saved[i].data(), saved[i].size());
   return s;
 }
 

@@ -35,13 +35,14 @@ struct OpProfile {
 class Executor {
  public:
   // Largest activation arena a model may ask for (a corrupt shape must not exhaust memory).
-  static constexpr uint64_t kMaxArenaBytes = 4ull << 30;
+  // 4 GiB on 64-bit targets, 1 GiB where size_t is 32 bits.
+  static constexpr uint64_t kMaxArenaBytes = sizeof(size_t) >= 8 ? 4ull << 30 : 1ull << 30;
 
   static Status load(std::unique_ptr<ModelBytes> bytes, std::unique_ptr<Executor>* out);
   ~Executor();
 
   const GraphDesc& graph() const { return graph_; }
-  // Re-plans scratch memory for n workers (n >= 1).
+  // Re-plans scratch memory for n workers (n >= 1). Input values are kept; buffer pointers change.
   Status set_threads(int n);
   int threads() const { return threads_; }
   void set_profiling(bool on) { profiling_ = on; }

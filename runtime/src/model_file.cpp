@@ -11,7 +11,6 @@ namespace {
 constexpr uint32_t kMaxTensors = 1u << 20;
 constexpr uint32_t kMaxOps = 1u << 20;
 constexpr uint32_t kMaxNameLength = 4096;
-constexpr int32_t kMaxDim = 1 << 24;
 constexpr uint64_t kMaxElements = 1ull << 31;
 
 // Header field offsets.
@@ -81,6 +80,8 @@ Status read_tensor(Reader& r, uint64_t data_size, const uint8_t* data_section, T
   if (name_len > kMaxNameLength) return Status::Error(where + ": name length " + std::to_string(name_len));
   const uint8_t* name;
   if (!r.get_bytes(name_len, &name)) return truncated("a tensor name", r.pos());
+  for (uint32_t i = 0; i < name_len; ++i)
+    if (name[i] < 0x20 || name[i] == 0x7F) return Status::Error(where + ": name contains control characters");
   t->name.assign(reinterpret_cast<const char*>(name), name_len);
   const std::string who = where + " '" + t->name + "'";
   uint8_t dtype, layout, bits, kind, rank, constant;
@@ -101,7 +102,7 @@ Status read_tensor(Reader& r, uint64_t data_size, const uint8_t* data_section, T
   uint64_t elements = 1;
   for (int i = 0; i < rank; ++i) {
     if (!r.get(&t->dims[i])) return truncated("tensor dims", r.pos());
-    if (t->dims[i] < 1 || t->dims[i] > kMaxDim)
+    if (t->dims[i] < 1 || t->dims[i] > kMaxDimension)
       return Status::Error(who + ": dim " + std::to_string(i) + " is " + std::to_string(t->dims[i]));
     elements *= static_cast<uint64_t>(t->dims[i]);
     if (elements > kMaxElements) return Status::Error(who + ": more than 2^31 elements");
@@ -113,8 +114,12 @@ Status read_tensor(Reader& r, uint64_t data_size, const uint8_t* data_section, T
       return Status::Error(who + ": invalid quantization (" + std::to_string(bits) + " bits, kind " +
                            std::to_string(kind) + ")");
     if (!std::isfinite(t->scale) || t->scale <= 0.0f) return Status::Error(who + ": scale must be finite and > 0");
-  } else if (t->layout != Layout::kPlain) {
-    return Status::Error(who + ": " + dtype_name(t->dtype) + " tensors use the plain layout");
+  } else {
+    if (t->layout != Layout::kPlain) return Status::Error(who + ": " + dtype_name(t->dtype) + " tensors use the plain layout");
+    // Quantization fields are unused here and must be zero, so no stray bits pass unnoticed.
+    if (bits != 0 || kind != 0 || t->scale != 0.0f) return Status::Error(who + ": quantization fields set on a non-code tensor");
+    t->quant = QuantType{};
+    t->scale = 1.0f;
   }
   if (constant) {
     uint64_t offset, size;
@@ -225,9 +230,10 @@ std::vector<uint8_t> serialize_model(const GraphDesc& graph) {
     w.bytes.insert(w.bytes.end(), t.name.begin(), t.name.end());
     w.put(static_cast<uint8_t>(t.dtype));
     w.put(static_cast<uint8_t>(t.layout));
-    w.put(t.quant.bits);
-    w.put(static_cast<uint8_t>(t.quant.kind));
-    w.put(t.scale);
+    const bool codes = t.dtype == DType::kCodes;
+    w.put(static_cast<uint8_t>(codes ? t.quant.bits : 0));
+    w.put(static_cast<uint8_t>(codes ? t.quant.kind : QuantKind::kUnsigned));
+    w.put(codes ? t.scale : 0.0f);
     w.put(static_cast<uint8_t>(t.rank));
     w.put(static_cast<uint8_t>(t.is_constant()));
     w.put(static_cast<uint16_t>(0));
@@ -341,8 +347,9 @@ Status verify_graph(const GraphDesc& g, std::vector<uint32_t>* order) {
     producer[id] = static_cast<int64_t>(i);
   }
   for (uint32_t id : g.outputs)
-    if (producer[id] == -1 && !g.tensors[id].is_constant())
-      return Status::Error("graph output '" + g.tensors[id].name + "' is never computed");
+    if (producer[id] == -1)
+      return Status::Error("graph output '" + g.tensors[id].name + "' is " +
+                           (g.tensors[id].is_constant() ? "a constant" : "never computed"));
 
   // Kahn's algorithm over op -> op edges; also proves every input is defined.
   std::vector<uint32_t> pending(g.ops.size(), 0);

@@ -9,9 +9,9 @@
 namespace lowbit {
 
 inline int32_t quantize_value(float x, float scale, QuantType q, Rounding rounding) {
+  if (x != x) x = 0.0f;  // NaN quantizes like zero
   if (q.kind == QuantKind::kBinary) return x >= 0.0f ? 1 : -1;
   float t = x / scale;
-  if (t != t) t = 0.0f;  // NaN quantizes like zero
   const float lo = static_cast<float>(q.min_code()), hi = static_cast<float>(q.max_code());
   t = t < lo ? lo : (t > hi ? hi : t);
   const float fl = std::floor(t);

@@ -13,6 +13,7 @@ constexpr uint32_t kHeaderSize = 64;
 constexpr uint32_t kDataAlignment = 64;  // constant buffers start on cache-line (and SIMD) boundaries
 constexpr int kMaxRank = 4;
 constexpr int kMaxBits = 4;
+constexpr int32_t kMaxDimension = 1 << 24;  // largest size of any one tensor dim
 constexpr int kWordBits = 32;  // packed codes live in uint32 words; see docs/quantization.md
 constexpr uint32_t kNoTensor = 0xFFFFFFFFu;  // an absent optional op input
 

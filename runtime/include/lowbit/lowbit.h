@@ -60,7 +60,8 @@ int lowbit_get_output_f32(const lowbit_model* model, int index, float* data, siz
 
 int lowbit_run(lowbit_model* model);
 
-/* Workers for one run (>= 1). Scratch memory is planned for them at this call, not during runs. */
+/* Workers for one run (>= 1). Scratch memory is planned for them at this call, not during runs;
+ * input values already set are kept, but earlier lowbit_input_buffer/output_buffer pointers change. */
 int lowbit_set_threads(lowbit_model* model, int threads);
 /* Bytes of the activation arena (all intermediate tensors and scratch, planned at load). */
 size_t lowbit_peak_activation_bytes(const lowbit_model* model);

@@ -34,6 +34,9 @@ ConvGeometry dense_geometry(const TensorDesc& x, const TensorDesc& w) {
   return g;
 }
 
+bool is_dense(const OpView& v) { return v.op->type == OpType::kDense || v.op->type == OpType::kQDense; }
+bool is_quantized(const OpView& v) { return v.op->type == OpType::kQConv2D || v.op->type == OpType::kQDense; }
+
 bool conv_geometry(const OpView& v, ConvGeometry* g, std::string* err) {
   const TensorDesc& x = *v.in[0];
   const TensorDesc& w = *v.in[1];
@@ -62,12 +65,13 @@ bool conv_geometry(const OpView& v, ConvGeometry* g, std::string* err) {
   if (eh < 0 || ew < 0) return fail(err, "kernel larger than the padded input");
   g->oh = eh / g->sh + 1;
   g->ow = ew / g->sw + 1;
+  if (g->oh > kMaxDimension || g->ow > kMaxDimension) return fail(err, "output larger than the dim limit");
   return true;
 }
 
 ConvGeometry geometry_of(const OpView& v) {
   ConvGeometry g{};
-  if (v.op->type == OpType::kDense || v.op->type == OpType::kQDense) return dense_geometry(*v.in[0], *v.in[1]);
+  if (is_dense(v)) return dense_geometry(*v.in[0], *v.in[1]);
   std::string ignored;
   conv_geometry(v, &g, &ignored);
   return g;
@@ -111,25 +115,6 @@ bool infer_float_common(const OpView& v, const ConvGeometry& g, bool dense, Infe
   if (!check_activation(v, err)) return false;
   set_output(out, g, dense, DType::kF32);
   return true;
-}
-
-bool infer_conv2d(const OpView& v, InferredOutput* out, std::string* err) {
-  ConvGeometry g;
-  return conv_geometry(v, &g, err) && infer_float_common(v, g, false, out, err);
-}
-
-bool infer_dense(const OpView& v, InferredOutput* out, std::string* err) {
-  const TensorDesc& x = *v.in[0];
-  const TensorDesc& w = *v.in[1];
-  if (x.rank < 2) return fail(err, "input must have a batch dimension and features");
-  if (!expect_rank(&w, 2, "weights", err)) return false;
-  const uint64_t features = x.element_count() / static_cast<uint64_t>(x.dims[0]);
-  if (static_cast<uint64_t>(w.dims[1]) != features)
-    return fail(err, "weights expect " + std::to_string(w.dims[1]) + " features, input has " + std::to_string(features));
-  ConvGeometry g{};
-  g.n = x.dims[0];
-  g.o = w.dims[0];
-  return infer_float_common(v, g, true, out, err);
 }
 
 float activate(float y, Activation act, float alpha) {
@@ -243,20 +228,31 @@ bool infer_quantized_common(const OpView& v, const ConvGeometry& g, bool dense, 
   return true;
 }
 
-bool infer_qconv2d(const OpView& v, InferredOutput* out, std::string* err) {
-  ConvGeometry g;
-  return conv_geometry(v, &g, err) && infer_quantized_common(v, g, false, out, err);
-}
-
-bool infer_qdense(const OpView& v, InferredOutput* out, std::string* err) {
+// Dense geometry after checking that the weights fit the input: float [O, features], quantized
+// [O, H, W, C] covering the input's trailing dims.
+bool checked_dense_geometry(const OpView& v, ConvGeometry* g, std::string* err) {
   const TensorDesc& x = *v.in[0];
   const TensorDesc& w = *v.in[1];
   if (x.rank < 2) return fail(err, "input must have a batch dimension and features");
-  if (!expect_rank(&w, 4, "weights", err)) return false;
-  const ConvGeometry g = dense_geometry(x, w);
-  if (w.dims[1] != g.kh || w.dims[2] != g.kw || w.dims[3] != g.c)
-    return fail(err, "weights " + w.shape_string() + " do not cover input " + x.shape_string());
-  return infer_quantized_common(v, g, true, out, err);
+  if (!expect_rank(&w, is_quantized(v) ? 4 : 2, "weights", err)) return false;
+  *g = dense_geometry(x, w);
+  if (is_quantized(v)) {
+    if (w.dims[1] != g->kh || w.dims[2] != g->kw || w.dims[3] != g->c)
+      return fail(err, "weights " + w.shape_string() + " do not cover input " + x.shape_string());
+    return true;
+  }
+  const uint64_t features = x.element_count() / static_cast<uint64_t>(x.dims[0]);
+  if (static_cast<uint64_t>(w.dims[1]) != features)
+    return fail(err, "weights expect " + std::to_string(w.dims[1]) + " features, input has " + std::to_string(features));
+  return true;
+}
+
+// Shape inference for all four ops of the family.
+bool infer_conv_family(const OpView& v, InferredOutput* out, std::string* err) {
+  ConvGeometry g;
+  const bool dense = is_dense(v);
+  if (!(dense ? checked_dense_geometry(v, &g, err) : conv_geometry(v, &g, err))) return false;
+  return is_quantized(v) ? infer_quantized_common(v, g, dense, out, err) : infer_float_common(v, g, dense, out, err);
 }
 
 struct QuantizedLayer {
@@ -360,10 +356,10 @@ size_t batch_rows(const OpView& v) { return static_cast<size_t>(v.in[0]->dims[0]
 
 }  // namespace
 
-const OpTraits kConv2DTraits{"Conv2D", 2, 3, kConvAttrCount, 1, infer_conv2d, no_scratch, conv_rows, run_conv2d};
-const OpTraits kDenseTraits{"Dense", 2, 3, 1, 1, infer_dense, no_scratch, batch_rows, run_dense};
-const OpTraits kQConv2DTraits{"QConv2D", 3, 4, kActivation, 0, infer_qconv2d, quantized_scratch, conv_rows,
+const OpTraits kConv2DTraits{"Conv2D", 2, 3, kConvAttrCount, 1, infer_conv_family, no_scratch, conv_rows, run_conv2d};
+const OpTraits kDenseTraits{"Dense", 2, 3, 1, 1, infer_conv_family, no_scratch, batch_rows, run_dense};
+const OpTraits kQConv2DTraits{"QConv2D", 3, 4, kActivation, 0, infer_conv_family, quantized_scratch, conv_rows,
                               run_quantized};
-const OpTraits kQDenseTraits{"QDense", 3, 4, 0, 0, infer_qdense, quantized_scratch, conv_rows, run_quantized};
+const OpTraits kQDenseTraits{"QDense", 3, 4, 0, 0, infer_conv_family, quantized_scratch, conv_rows, run_quantized};
 
 }  // namespace lowbit

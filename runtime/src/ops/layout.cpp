@@ -59,6 +59,21 @@ bool values_or_codes(const TensorDesc* x, std::string* err) {
   return true;
 }
 
+// Pixel indexing of a rank-4 input/output pair whose batch dims agree.
+struct PixelGrid {
+  size_t ih, iw, oh, ow;
+  PixelGrid(const TensorDesc& x, const TensorDesc& y)
+      : ih(static_cast<size_t>(x.dims[1])), iw(static_cast<size_t>(x.dims[2])), oh(static_cast<size_t>(y.dims[1])),
+        ow(static_cast<size_t>(y.dims[2])) {}
+  // Splits an output pixel into (batch, row, column).
+  void decode(size_t pixel, size_t* n, size_t* oy, size_t* ox) const {
+    *n = pixel / (oh * ow);
+    *oy = pixel / ow % oh;
+    *ox = pixel % ow;
+  }
+  size_t input_pixel(size_t n, size_t iy, size_t ix) const { return (n * ih + iy) * iw + ix; }
+};
+
 // ---- concat (last axis) ----
 
 bool infer_concat(const OpView& v, InferredOutput* out, std::string* err) {
@@ -99,7 +114,9 @@ bool infer_space_to_depth(const OpView& v, InferredOutput* out, std::string* err
   const int32_t b = v.attr(0);
   if (!values_or_codes(&x, err) || !expect_rank(&x, 4, "input", err)) return false;
   if (b < 1 || x.dims[1] % b || x.dims[2] % b) return fail(err, "block must divide height and width");
-  const int32_t dims[4] = {x.dims[0], x.dims[1] / b, x.dims[2] / b, x.dims[3] * b * b};
+  const int64_t channels = static_cast<int64_t>(x.dims[3]) * b * b;
+  if (channels > kMaxDimension) return fail(err, "output channels beyond the dim limit");
+  const int32_t dims[4] = {x.dims[0], x.dims[1] / b, x.dims[2] / b, static_cast<int32_t>(channels)};
   pass_through(x, out, 4, dims);
   return true;
 }
@@ -108,15 +125,14 @@ void run_space_to_depth(const OpRun& r, size_t begin, size_t end, void*) {
   const TensorDesc& x = *r.view.in[0];
   const TensorDesc& y = *r.view.out[0];
   const size_t b = static_cast<size_t>(r.view.attr(0)), c = static_cast<size_t>(x.dims[3]);
-  const size_t ih = static_cast<size_t>(x.dims[1]), iw = static_cast<size_t>(x.dims[2]);
-  const size_t oh = static_cast<size_t>(y.dims[1]), ow = static_cast<size_t>(y.dims[2]);
+  const PixelGrid grid(x, y);
   const Mover m{x, r.in_data[0], y, r.out_data};
   for (size_t pixel = begin; pixel < end; ++pixel) {
     fill_pixel(y, r.out_data, pixel, 0.0f);
-    const size_t n = pixel / (oh * ow), oy = pixel / ow % oh, ox = pixel % ow;
+    size_t n, oy, ox;
+    grid.decode(pixel, &n, &oy, &ox);
     for (size_t dy = 0; dy < b; ++dy)
-      for (size_t dx = 0; dx < b; ++dx)
-        m.copy((n * ih + oy * b + dy) * iw + ox * b + dx, 0, pixel, (dy * b + dx) * c, c);
+      for (size_t dx = 0; dx < b; ++dx) m.copy(grid.input_pixel(n, oy * b + dy, ox * b + dx), 0, pixel, (dy * b + dx) * c, c);
   }
 }
 
@@ -124,12 +140,14 @@ bool infer_depth_to_space(const OpView& v, InferredOutput* out, std::string* err
   const TensorDesc& x = *v.in[0];
   const int32_t b = v.attr(0), mode = v.attr(1);
   if (!values_or_codes(&x, err) || !expect_rank(&x, 4, "input", err)) return false;
-  if (b < 1 || x.dims[3] % (b * b)) return fail(err, "block^2 must divide the channels");
+  const int64_t block_area = static_cast<int64_t>(b) * b;
+  if (b < 1 || block_area > x.dims[3] || x.dims[3] % block_area) return fail(err, "block^2 must divide the channels");
   if (mode != static_cast<int32_t>(DepthToSpaceMode::kDCR) && mode != static_cast<int32_t>(DepthToSpaceMode::kCRD))
     return fail(err, "unknown depth_to_space mode " + std::to_string(mode));
   const int64_t h = static_cast<int64_t>(x.dims[1]) * b, w = static_cast<int64_t>(x.dims[2]) * b;
-  if (h > INT32_MAX || w > INT32_MAX) return fail(err, "output too large");
-  const int32_t dims[4] = {x.dims[0], static_cast<int32_t>(h), static_cast<int32_t>(w), x.dims[3] / (b * b)};
+  if (h > kMaxDimension || w > kMaxDimension) return fail(err, "output beyond the dim limit");
+  const int32_t dims[4] = {x.dims[0], static_cast<int32_t>(h), static_cast<int32_t>(w),
+                           static_cast<int32_t>(x.dims[3] / block_area)};
   pass_through(x, out, 4, dims);
   return true;
 }
@@ -139,13 +157,13 @@ void run_depth_to_space(const OpRun& r, size_t begin, size_t end, void*) {
   const TensorDesc& y = *r.view.out[0];
   const size_t b = static_cast<size_t>(r.view.attr(0)), c = static_cast<size_t>(y.dims[3]);
   const bool crd = r.view.attr(1) == static_cast<int32_t>(DepthToSpaceMode::kCRD);
-  const size_t ih = static_cast<size_t>(x.dims[1]), iw = static_cast<size_t>(x.dims[2]);
-  const size_t oh = static_cast<size_t>(y.dims[1]), ow = static_cast<size_t>(y.dims[2]);
+  const PixelGrid grid(x, y);
   const Mover m{x, r.in_data[0], y, r.out_data};
   for (size_t pixel = begin; pixel < end; ++pixel) {
     fill_pixel(y, r.out_data, pixel, 0.0f);
-    const size_t n = pixel / (oh * ow), oy = pixel / ow % oh, ox = pixel % ow;
-    const size_t in_pixel = (n * ih + oy / b) * iw + ox / b;
+    size_t n, oy, ox;
+    grid.decode(pixel, &n, &oy, &ox);
+    const size_t in_pixel = grid.input_pixel(n, oy / b, ox / b);
     const size_t sub = (oy % b) * b + ox % b;
     if (crd) {
       for (size_t ch = 0; ch < c; ++ch) m.copy(in_pixel, ch * b * b + sub, pixel, ch, 1);
@@ -162,7 +180,7 @@ bool infer_resize(const OpView& v, InferredOutput* out, std::string* err) {
   const int64_t sh = v.attr(0), sw = v.attr(1);
   if (!values_or_codes(&x, err) || !expect_rank(&x, 4, "input", err)) return false;
   if (sh < 1 || sw < 1) return fail(err, "scale factors must be >= 1");
-  if (x.dims[1] * sh > INT32_MAX || x.dims[2] * sw > INT32_MAX) return fail(err, "output too large");
+  if (x.dims[1] * sh > kMaxDimension || x.dims[2] * sw > kMaxDimension) return fail(err, "output beyond the dim limit");
   const int32_t dims[4] = {x.dims[0], static_cast<int32_t>(x.dims[1] * sh), static_cast<int32_t>(x.dims[2] * sw),
                            x.dims[3]};
   pass_through(x, out, 4, dims);
@@ -173,13 +191,13 @@ void run_resize(const OpRun& r, size_t begin, size_t end, void*) {
   const TensorDesc& x = *r.view.in[0];
   const TensorDesc& y = *r.view.out[0];
   const size_t sh = static_cast<size_t>(r.view.attr(0)), sw = static_cast<size_t>(r.view.attr(1));
-  const size_t ih = static_cast<size_t>(x.dims[1]), iw = static_cast<size_t>(x.dims[2]);
-  const size_t oh = static_cast<size_t>(y.dims[1]), ow = static_cast<size_t>(y.dims[2]);
+  const PixelGrid grid(x, y);
   const Mover m{x, r.in_data[0], y, r.out_data};
   for (size_t pixel = begin; pixel < end; ++pixel) {
     fill_pixel(y, r.out_data, pixel, 0.0f);
-    const size_t n = pixel / (oh * ow), oy = pixel / ow % oh, ox = pixel % ow;
-    m.copy((n * ih + oy / sh) * iw + ox / sw, 0, pixel, 0, static_cast<size_t>(x.dims[3]));
+    size_t n, oy, ox;
+    grid.decode(pixel, &n, &oy, &ox);
+    m.copy(grid.input_pixel(n, oy / sh, ox / sw), 0, pixel, 0, static_cast<size_t>(x.dims[3]));
   }
 }
 
@@ -202,7 +220,7 @@ bool infer_pad(const OpView& v, InferredOutput* out, std::string* err) {
     if (before < 0 || after < 0) return fail(err, "pads must be >= 0");
     if (i < 4 - x.rank && (before || after)) return fail(err, "pad names a dim the input does not have");
     const int64_t size = d[i] + before + after;
-    if (size > INT32_MAX) return fail(err, "output too large");
+    if (size > kMaxDimension) return fail(err, "output beyond the dim limit");
     if (i >= 4 - x.rank) dims[i - (4 - x.rank)] = static_cast<int32_t>(size);
   }
   pass_through(x, out, x.rank, dims);

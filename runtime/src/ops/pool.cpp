@@ -31,6 +31,7 @@ bool pool_geometry(const OpView& v, PoolGeometry* g, std::string* err) {
   if (eh < 0 || ew < 0) return fail(err, "window larger than the padded input");
   g->oh = eh / g->sh + 1;
   g->ow = ew / g->sw + 1;
+  if (g->oh > kMaxDimension || g->ow > kMaxDimension) return fail(err, "output larger than the dim limit");
   return true;
 }
 
