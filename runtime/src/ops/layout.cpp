@@ -212,6 +212,7 @@ bool infer_pad(const OpView& v, InferredOutput* out, std::string* err) {
   const TensorDesc& x = *v.in[0];
   if (!values_or_codes(&x, err)) return false;
   if (x.dtype == DType::kCodes && v.fattr(0) != 0.0f) return fail(err, "codes pad with zero only");
+  if (x.dtype == DType::kCodes && x.quant.kind == QuantKind::kBinary) return fail(err, "binary codes have no zero to pad with");
   int64_t d[4];
   aligned_dims(x, d);
   int32_t dims[kMaxRank];

@@ -46,6 +46,8 @@ bool infer_pool(const OpView& v, InferredOutput* out, std::string* err) {
   PoolGeometry g;
   if (!pool_geometry(v, &g, err)) return false;
   const TensorDesc& x = *v.in[0];
+  if (v.op->type == OpType::kAvgPool && x.dtype == DType::kCodes && x.quant.kind == QuantKind::kBinary)
+    return fail(err, "the mean of binary codes can be 0, which binary codes cannot hold");
   out->dtype = x.dtype;
   out->rank = 4;
   out->dims[0] = x.dims[0];
