@@ -14,12 +14,16 @@
 #include <string>
 #include <vector>
 
+#include "quant_test_util.h"
 #include "lowbit/lowbit.h"
 #include "lowbit/lowbit.hpp"
 #include "lowbit/model_builder.h"
 #include "reference_eval.h"
 
 namespace {
+
+using lowbit_test::make_quant;
+using lowbit_test::qname;
 
 using lowbit::Activation;
 using lowbit::CodeSpec;
@@ -54,13 +58,6 @@ int random_channels(Rng& r, int max = 100) {
   return r.pick(cs);
 }
 
-QuantType make_quant(QuantKind kind, int bits) {
-  QuantType q;
-  q.kind = kind;
-  q.bits = static_cast<uint8_t>(bits);
-  return q;
-}
-
 // Weights: binary, signed, signed narrow (and now and then unsigned).
 QuantType random_weight_quant(Rng& r) {
   const int k = r.uni(0, 9);
@@ -82,11 +79,6 @@ QuantType random_act_quant(Rng& r) {
 // Any valid type (what pure data-movement ops and Quantize/Dequantize may see).
 QuantType random_any_quant(Rng& r) {
   return r.chance(0.2) ? make_quant(QuantKind::kBinary, 1) : random_act_quant(r);
-}
-
-std::string qname(QuantType q) {
-  static const char* kinds[] = {"u", "s", "sn", "bin"};
-  return kinds[static_cast<int>(q.kind)] + std::to_string(q.bits);
 }
 
 std::string dims_str(const Dims& d) {

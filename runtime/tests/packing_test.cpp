@@ -7,26 +7,18 @@
 #include <string>
 #include <vector>
 
+#include "quant_test_util.h"
 #include "lowbit/graph.h"
 #include "lowbit/model_builder.h"
 #include "lowbit/packing.h"
 
 namespace {
 
+using lowbit_test::make_quant;
+using lowbit_test::qname;
+
 using lowbit::QuantKind;
 using lowbit::QuantType;
-
-QuantType make_quant(QuantKind kind, int bits) {
-  QuantType q;
-  q.kind = kind;
-  q.bits = static_cast<uint8_t>(bits);
-  return q;
-}
-
-std::string qname(QuantType q) {
-  static const char* kinds[] = {"u", "s", "sn", "bin"};
-  return kinds[static_cast<int>(q.kind)] + std::to_string(q.bits);
-}
 
 std::vector<QuantType> all_types() {
   std::vector<QuantType> v = {make_quant(QuantKind::kBinary, 1)};
