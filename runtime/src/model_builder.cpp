@@ -1,5 +1,6 @@
 #include "lowbit/model_builder.h"
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
