@@ -824,6 +824,10 @@ TEST_F(ModelFileErrors, GraphStructure) {
   g.outputs.push_back(static_cast<uint32_t>(g.tensors.size() - 1));
   EXPECT_NE(serialized_error(g).find("'orphan' is never computed"), std::string::npos);
 
+  g = graph();  // only trailing optional inputs (a bias) may be absent; a concat operand may not
+  g.ops[find_op(g, "cat")].inputs.push_back(lowbit::kNoTensor);
+  EXPECT_NE(serialized_error(g).find("input 2 is absent"), std::string::npos) << serialized_error(g);
+
   g = graph();  // weights in kernel planes fed to a float op
   g.ops[find_op(g, "probs")].inputs[0] = find_tensor(g, "qconv.w");
   EXPECT_NE(serialized_error(g).find("kernel-planes layout"), std::string::npos);

@@ -83,6 +83,7 @@ bool infer_concat(const OpView& v, InferredOutput* out, std::string* err) {
   for (int i = 0; i < a.rank; ++i) dims[i] = a.dims[i];
   dims[a.rank - 1] = 0;
   for (int k = 0; k < v.num_inputs; ++k) {
+    if (!v.in[k]) return fail(err, "input " + std::to_string(k) + " is absent");
     const TensorDesc& t = *v.in[k];
     if (t.dtype != a.dtype || t.rank != a.rank) return fail(err, "inputs differ in dtype or rank");
     if (t.dtype == DType::kCodes && (t.quant != a.quant || t.scale != a.scale))
