@@ -3,6 +3,9 @@
 // taps) hold zero activation bits, as gather_patch leaves them.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <set>
+
 #include <random>
 #include <string>
 #include <vector>
@@ -56,96 +59,129 @@ void put(std::vector<uint32_t>& buf, size_t base, size_t words, size_t lane, Qua
 
 struct KernelCase {
   QuantType a, w;
-  size_t words, outputs;
-  std::vector<uint32_t> patch, weights;
-  std::vector<int64_t> expected;
+  size_t words, pixels, outputs;
+  std::vector<uint32_t> patches, weights;
+  std::vector<int64_t> expected;  // [pixels][outputs]
 };
 
 // A random case: each lane is valid with some probability (invalid lanes keep all-zero activation
 // bits, like zero padding and the unused lanes of a partial word). Weight lanes that are invalid
 // get random bits when `dirty_weight_padding`: they must not matter since the activation is zero.
-KernelCase make_case(std::mt19937& g, QuantType a, QuantType w, size_t words, bool dirty_weight_padding) {
+KernelCase make_case(std::mt19937& g, QuantType a, QuantType w, size_t words, size_t pixels, bool dirty_weight_padding) {
   KernelCase k;
   k.a = a;
   k.w = w;
   k.words = words;
-  k.outputs = std::uniform_int_distribution<size_t>(1, 5)(g);
+  k.pixels = pixels;
+  k.outputs = std::uniform_int_distribution<size_t>(1, 7)(g);
   const size_t lanes = words * 32;
   const double valid_fraction = std::uniform_real_distribution<double>(0.3, 1.0)(g);
-  std::vector<int32_t> acodes(lanes, 0);
   std::vector<bool> valid(lanes);
   for (size_t i = 0; i < lanes; ++i) valid[i] = std::bernoulli_distribution(valid_fraction)(g);
-  k.patch.assign(words * static_cast<size_t>(a.bits), 0);
-  for (size_t i = 0; i < lanes; ++i)
-    if (valid[i]) {
-      acodes[i] = random_code(g, a);
-      put(k.patch, 0, words, i, a, acodes[i]);
-    }
+  const size_t patch_words = words * static_cast<size_t>(a.bits);
+  std::vector<int32_t> acodes(pixels * lanes, 0);
+  k.patches.assign(pixels * patch_words, 0);
+  for (size_t m = 0; m < pixels; ++m)
+    for (size_t i = 0; i < lanes; ++i)
+      if (valid[i]) {
+        acodes[m * lanes + i] = random_code(g, a);
+        put(k.patches, m * patch_words, words, i, a, acodes[m * lanes + i]);
+      }
   k.weights.assign(k.outputs * static_cast<size_t>(w.bits) * words, 0);
-  k.expected.assign(k.outputs, 0);
+  k.expected.assign(pixels * k.outputs, 0);
   for (size_t o = 0; o < k.outputs; ++o) {
     const size_t base = o * static_cast<size_t>(w.bits) * words;
     for (size_t i = 0; i < lanes; ++i) {
       if (valid[i] || dirty_weight_padding) {
         const int32_t wc = random_code(g, w);
         put(k.weights, base, words, i, w, wc);
-        if (valid[i]) k.expected[o] += static_cast<int64_t>(wc) * acodes[i];
+        if (valid[i])
+          for (size_t m = 0; m < pixels; ++m) k.expected[m * k.outputs + o] += static_cast<int64_t>(wc) * acodes[m * lanes + i];
       }  // else all-zero weight bits (code -1 for binary weights) against zero activation bits
     }
   }
   return k;
 }
 
-void check_kernel(lowbit::BitserialGemvFn fn, const char* which) {
+// Word counts around every vector width (4, 8 and 16 words) plus real layer sizes.
+std::vector<size_t> word_counts() {
+  std::vector<size_t> v;
+  for (size_t w = 1; w <= 9; ++w) v.push_back(w);
+  for (size_t w : {15, 16, 17, 31, 32, 33, 72}) v.push_back(w);
+  return v;
+}
+
+void check_kernel(const lowbit::KernelTable& table) {
   std::mt19937 g(4242);
   int cases = 0;
   for (const QuantType a : activation_types())
     for (const QuantType w : weight_types())
-      for (size_t words = 1; words <= 9; ++words) {
-        SCOPED_TRACE(std::string(which) + ": a " + qname(a) + " w " + qname(w) + " words " + std::to_string(words));
+      for (size_t words : word_counts()) {
+        SCOPED_TRACE(std::string(table.isa) + ": a " + qname(a) + " w " + qname(w) + " words " + std::to_string(words));
         for (const bool dirty : {false, true}) {
-          const KernelCase k = make_case(g, a, w, words, dirty);
+          const size_t pixels = std::uniform_int_distribution<size_t>(1, lowbit::kMaxGemmPixels)(g);
+          const KernelCase k = make_case(g, a, w, words, pixels, dirty);
           const BitserialShape s = BitserialShape::make(words, a, w);
-          std::vector<int32_t> acc(k.outputs + 1, 0x5a5a5a5a);  // one guard entry past the end
-          fn(s, k.patch.data(), k.weights.data(), k.outputs, acc.data());
-          for (size_t o = 0; o < k.outputs; ++o)
-            ASSERT_EQ(acc[o], k.expected[o]) << "output " << o << (dirty ? " (dirty weight padding)" : "");
-          EXPECT_EQ(acc[k.outputs], 0x5a5a5a5a) << "wrote past the last output";
+          std::vector<int32_t> acc(pixels * k.outputs + 1, 0x5a5a5a5a);  // one guard entry past the end
+          table.bitserial_gemm(s, k.patches.data(), pixels, k.weights.data(), k.outputs, acc.data());
+          for (size_t i = 0; i < pixels * k.outputs; ++i)
+            ASSERT_EQ(acc[i], k.expected[i]) << "pixel " << i / k.outputs << " output " << i % k.outputs << " of "
+                                             << pixels << "x" << k.outputs << (dirty ? " (dirty weight padding)" : "");
+          EXPECT_EQ(acc[pixels * k.outputs], 0x5a5a5a5a) << "wrote past the last output";
           ++cases;
         }
       }
   EXPECT_GT(cases, 1000);
 }
 
-TEST(BitserialKernel, ReferenceMatchesNaiveDotProduct) { check_kernel(lowbit::reference_kernels().bitserial_gemv, "reference"); }
+TEST(BitserialKernel, ReferenceMatchesNaiveDotProduct) { check_kernel(lowbit::reference_kernels()); }
 
-TEST(BitserialKernel, DispatchedMatchesNaiveDotProduct) {
-  ASSERT_NE(lowbit::kernels().isa, nullptr);
-  ASSERT_NE(lowbit::kernels().bitserial_gemv, nullptr);
-  check_kernel(lowbit::kernels().bitserial_gemv, lowbit::kernels().isa);
+// Every optimized table this CPU can run (on x86: avx2, avx512; on ARM: neon) against the same cases.
+TEST(BitserialKernel, EveryAvailableTableMatchesNaiveDotProduct) {
+  const std::vector<const lowbit::KernelTable*> tables = lowbit::available_kernels();
+  ASSERT_EQ(tables.front(), &lowbit::reference_kernels());
+  std::string names;
+  for (const lowbit::KernelTable* t : tables) {
+    names += std::string(" ") + t->isa;
+    check_kernel(*t);
+  }
+  std::printf("kernel tables checked:%s; dispatched: %s\n", names.c_str(), lowbit::kernels().isa);
+#if defined(__x86_64__) || defined(__aarch64__) || defined(__ARM_NEON)
+  EXPECT_GT(tables.size(), 1u) << "no optimized kernel table runs on this CPU";
+#endif
 }
 
-TEST(BitserialKernel, DispatchedEqualsReferenceOnExtremes) {
+TEST(BitserialKernel, EveryTableEqualsReferenceOnExtremes) {
   // All lanes at the extreme codes: the largest magnitudes the planes can produce.
-  for (const QuantType a : activation_types())
-    for (const QuantType w : weight_types())
-      for (const int32_t ac : {a.min_code(), a.max_code()})
-        for (const int32_t wc : {w.min_code(), w.max_code()}) {
-          if (w.kind == QuantKind::kBinary && wc == 0) continue;
-          SCOPED_TRACE("a " + qname(a) + "=" + std::to_string(ac) + " w " + qname(w) + "=" + std::to_string(wc));
-          const size_t words = 9, lanes = words * 32;
-          std::vector<uint32_t> patch(words * static_cast<size_t>(a.bits), 0), weights(words * static_cast<size_t>(w.bits), 0);
-          for (size_t i = 0; i < lanes; ++i) {
-            put(patch, 0, words, i, a, ac);
-            put(weights, 0, words, i, w, wc);
+  for (const lowbit::KernelTable* table : lowbit::available_kernels())
+    for (const QuantType a : activation_types())
+      for (const QuantType w : weight_types())
+        for (const int32_t ac : {a.min_code(), a.max_code()})
+          for (const int32_t wc : {w.min_code(), w.max_code()}) {
+            if (w.kind == QuantKind::kBinary && wc == 0) continue;
+            SCOPED_TRACE(std::string(table->isa) + " a " + qname(a) + "=" + std::to_string(ac) + " w " + qname(w) + "=" +
+                         std::to_string(wc));
+            const size_t words = 33, lanes = words * 32;
+            std::vector<uint32_t> patch(words * static_cast<size_t>(a.bits), 0), weights(words * static_cast<size_t>(w.bits), 0);
+            for (size_t i = 0; i < lanes; ++i) {
+              put(patch, 0, words, i, a, ac);
+              put(weights, 0, words, i, w, wc);
+            }
+            const BitserialShape s = BitserialShape::make(words, a, w);
+            int32_t acc = 0;
+            table->bitserial_gemm(s, patch.data(), 1, weights.data(), 1, &acc);
+            EXPECT_EQ(acc, static_cast<int32_t>(lanes) * ac * wc);
           }
-          const BitserialShape s = BitserialShape::make(words, a, w);
-          int32_t ref = 0, disp = 0;
-          lowbit::reference_kernels().bitserial_gemv(s, patch.data(), weights.data(), 1, &ref);
-          lowbit::kernels().bitserial_gemv(s, patch.data(), weights.data(), 1, &disp);
-          EXPECT_EQ(ref, static_cast<int32_t>(lanes) * ac * wc);
-          EXPECT_EQ(disp, ref);
-        }
+}
+
+TEST(BitserialKernel, ForcedIsaNameIsHonouredOnlyIfSupported) {
+  // kernels() is fixed at first use; here we only check the names are distinct and non-empty.
+  std::set<std::string> names;
+  for (const lowbit::KernelTable* t : lowbit::available_kernels()) {
+    ASSERT_NE(t->isa, nullptr);
+    EXPECT_TRUE(names.insert(t->isa).second) << "duplicate table name " << t->isa;
+    EXPECT_TRUE(t->supported());
+  }
 }
 
 TEST(BitserialKernel, ShapeDescribesPlaneWeights) {

@@ -83,20 +83,20 @@ inline void set_bit(uint32_t* words, size_t index, uint32_t bit) {
   w = bit ? (w | mask) : (w & ~mask);
 }
 
-// Copies `count` bits from src starting at bit src_pos to dst starting at bit dst_pos.
-// Whole words are moved when both positions are word-aligned (the common case of group and concat
-// boundaries at multiples of 32 channels).
+// Copies `count` bits from src starting at bit src_pos to dst starting at bit dst_pos, up to one
+// destination word per step (group and concat boundaries need not be word-aligned).
 inline void copy_bits(const uint32_t* src, size_t src_pos, uint32_t* dst, size_t dst_pos, size_t count) {
   while (count > 0) {
-    if (src_pos % kWordBits == 0 && dst_pos % kWordBits == 0 && count >= kWordBits) {
-      dst[dst_pos / kWordBits] = src[src_pos / kWordBits];
-      src_pos += kWordBits;
-      dst_pos += kWordBits;
-      count -= kWordBits;
-    } else {
-      set_bit(dst, dst_pos++, get_bit(src, src_pos++));
-      --count;
-    }
+    const size_t sw = src_pos / kWordBits, sb = src_pos % kWordBits;
+    const size_t dw = dst_pos / kWordBits, db = dst_pos % kWordBits;
+    const size_t n = count < kWordBits - db ? count : kWordBits - db;
+    uint64_t window = src[sw] >> sb;
+    if (sb + n > kWordBits) window |= static_cast<uint64_t>(src[sw + 1]) << (kWordBits - sb);
+    const uint32_t mask = n == kWordBits ? 0xFFFFFFFFu : (1u << n) - 1u;
+    dst[dw] = (dst[dw] & ~(mask << db)) | ((static_cast<uint32_t>(window) & mask) << db);
+    src_pos += n;
+    dst_pos += n;
+    count -= n;
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "lowbit/packing.h"
 
@@ -25,18 +26,27 @@ struct BitserialShape {
   static BitserialShape make(size_t words, QuantType activations, QuantType weights);
 };
 
-// acc[o] for o < outputs: patch is [a_bits][words], weights is [outputs][w_bits][words].
-using BitserialGemvFn = void (*)(const BitserialShape& s, const uint32_t* patch, const uint32_t* weights,
-                                 size_t outputs, int32_t* acc);
+// acc[m * outputs + o] for pixel m < pixels (<= kMaxGemmPixels) and output o < outputs: patches is
+// [pixels][a_bits][words],
+// weights is [outputs][w_bits][words]. Kernels may block over pixels and outputs as they like.
+using BitserialGemmFn = void (*)(const BitserialShape& s, const uint32_t* patches, size_t pixels,
+                                 const uint32_t* weights, size_t outputs, int32_t* acc);
+
+// Largest pixel block an operator hands to one gemm call (sizes its scratch).
+constexpr size_t kMaxGemmPixels = 4;
 
 struct KernelTable {
   const char* isa;
-  BitserialGemvFn bitserial_gemv;
+  bool (*supported)();  // whether this CPU can run the table
+  BitserialGemmFn bitserial_gemm;
 };
 
-// The plain C++ kernels.
+// The plain C++ kernels, the twin every optimized table is tested against.
 const KernelTable& reference_kernels();
-// The kernels chosen for this CPU (the single dispatch point).
+// The fastest supported table, chosen once (the single dispatch point). LOWBIT_ISA=<name> in the
+// environment forces a table by name, e.g. LOWBIT_ISA=reference, if this CPU supports it.
 const KernelTable& kernels();
+// Every table built into this binary that this CPU supports, reference first.
+std::vector<const KernelTable*> available_kernels();
 
 }  // namespace lowbit

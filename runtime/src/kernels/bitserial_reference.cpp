@@ -27,30 +27,33 @@ int32_t popcount(const uint32_t* a, size_t n) {
   return c;
 }
 
-void bitserial_gemv_reference(const BitserialShape& s, const uint32_t* patch, const uint32_t* weights,
+void bitserial_gemm_reference(const BitserialShape& s, const uint32_t* patches, size_t pixels, const uint32_t* weights,
                               size_t outputs, int32_t* acc) {
-  int32_t plane_popcount[kMaxBits];
-  for (int p = 0; p < s.a_bits; ++p) plane_popcount[p] = popcount(patch + p * s.words, s.words);
-  for (size_t o = 0; o < outputs; ++o) {
-    const uint32_t* w = weights + o * s.w_bits * s.words;
-    int32_t sum = 0;
-    for (int p = 0; p < s.a_bits; ++p) {
-      int32_t plane = s.w_offset * plane_popcount[p];
-      for (int j = 0; j < s.w_bits; ++j) plane += s.w_weight[j] * popcount_and(w + j * s.words, patch + p * s.words, s.words);
-      sum += s.a_weight[p] * plane;
+  for (size_t m = 0; m < pixels; ++m) {
+    const uint32_t* patch = patches + m * s.a_bits * s.words;
+    int32_t plane_popcount[kMaxBits];
+    for (int p = 0; p < s.a_bits; ++p) plane_popcount[p] = popcount(patch + p * s.words, s.words);
+    for (size_t o = 0; o < outputs; ++o) {
+      const uint32_t* w = weights + o * s.w_bits * s.words;
+      int32_t sum = 0;
+      for (int p = 0; p < s.a_bits; ++p) {
+        int32_t plane = s.w_offset * plane_popcount[p];
+        for (int j = 0; j < s.w_bits; ++j)
+          plane += s.w_weight[j] * popcount_and(w + j * s.words, patch + p * s.words, s.words);
+        sum += s.a_weight[p] * plane;
+      }
+      acc[m * outputs + o] = sum;
     }
-    acc[o] = sum;
   }
 }
+
+bool always() { return true; }
 
 }  // namespace
 
 const KernelTable& reference_kernels() {
-  static const KernelTable table{"reference", bitserial_gemv_reference};
+  static const KernelTable table{"reference", always, bitserial_gemm_reference};
   return table;
 }
-
-// Optimized variants (issue #3) register here after checking the CPU's features.
-const KernelTable& kernels() { return reference_kernels(); }
 
 }  // namespace lowbit

@@ -1,5 +1,6 @@
 // Convolution and dense layers, float and bit-serial quantized. Dense layers are convolutions whose
 // kernel covers the whole input, so one geometry and one quantized core serve all four ops.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -273,7 +274,7 @@ QuantizedLayer quantized_layer(const OpView& v) {
 
 size_t quantized_scratch(const OpView& v) {
   const QuantizedLayer q = quantized_layer(v);
-  return (q.shape.words * static_cast<size_t>(q.shape.a_bits) + static_cast<size_t>(q.g.og)) * 4;
+  return kMaxGemmPixels * (q.shape.words * static_cast<size_t>(q.shape.a_bits) + static_cast<size_t>(q.g.og)) * 4;
 }
 
 // Gathers one group's receptive field into patch [a_bits][kh][kw][tap_words]; padding stays zero.
@@ -310,6 +311,19 @@ int32_t threshold_level(const int32_t* t, int32_t levels, int32_t acc) {
   }
 }
 
+// Writes the codes of channels [o0, o0 + count) of one output pixel from their accumulators.
+// The pixel's words must be zero; each code's bit pattern is OR-ed into its planes.
+void emit_codes(const TensorDesc& y, const int32_t* table, const int32_t* acc, int64_t o0, int64_t count,
+                uint32_t* out) {
+  const int32_t levels = y.quant.threshold_count();
+  const size_t plane_words = y.pixel_planes().words_per_plane();
+  for (int64_t i = 0; i < count; ++i) {
+    const size_t o = static_cast<size_t>(o0 + i);
+    const uint32_t pattern = y.quant.code_to_bits(y.quant.level_to_code(threshold_level(table + o * (levels + 1), levels, acc[i])));
+    for (int p = 0; p < y.quant.bits; ++p) out[p * plane_words + o / kWordBits] |= ((pattern >> p) & 1u) << (o % kWordBits);
+  }
+}
+
 void run_quantized(const OpRun& r, size_t begin, size_t end, void* scratch) {
   const QuantizedLayer q = quantized_layer(r.view);
   const ConvGeometry& g = q.g;
@@ -317,34 +331,37 @@ void run_quantized(const OpRun& r, size_t begin, size_t end, void* scratch) {
   const TensorDesc& y = *r.view.out[0];
   const uint32_t* xd = r.input<uint32_t>(0);
   const uint32_t* wd = r.input<uint32_t>(1);
-  uint32_t* patch = static_cast<uint32_t*>(scratch);
-  int32_t* acc = reinterpret_cast<int32_t*>(patch + q.shape.words * static_cast<size_t>(q.shape.a_bits));
-  const BitserialGemvFn gemv = kernels().bitserial_gemv;
+  const size_t patch_words = q.shape.words * static_cast<size_t>(q.shape.a_bits);
+  uint32_t* patches = static_cast<uint32_t*>(scratch);
+  int32_t* acc = reinterpret_cast<int32_t*>(patches + kMaxGemmPixels * patch_words);
+  const BitserialGemmFn gemm = kernels().bitserial_gemm;
   const bool codes_out = y.dtype == DType::kCodes;
-  const PixelPlanes out_planes = y.pixel_planes();
-  const int32_t levels = y.quant.threshold_count();
+  const size_t out_pixel_words = codes_out ? y.pixel_planes().words_per_pixel() : static_cast<size_t>(g.o);
 
   for (size_t row = begin; row < end; ++row) {
     const int64_t n = static_cast<int64_t>(row) / g.oh, oy = static_cast<int64_t>(row) % g.oh;
-    for (int64_t ox = 0; ox < g.ow; ++ox) {
-      const size_t out_pixel = static_cast<size_t>((n * g.oh + oy) * g.ow + ox);
-      uint32_t* out_codes = codes_out ? r.output<uint32_t>() + out_pixel * out_planes.words_per_pixel() : nullptr;
-      if (codes_out) std::memset(out_codes, 0, out_planes.words_per_pixel() * 4);
+    const size_t row_pixel = static_cast<size_t>((n * g.oh + oy) * g.ow);
+    if (codes_out) std::memset(r.output<uint32_t>() + row_pixel * out_pixel_words, 0, static_cast<size_t>(g.ow) * out_pixel_words * 4);
+    // A few neighbouring output pixels go through the gemm together so they share weight loads.
+    for (int64_t ox0 = 0; ox0 < g.ow; ox0 += static_cast<int64_t>(kMaxGemmPixels)) {
+      const int64_t pixels = std::min<int64_t>(static_cast<int64_t>(kMaxGemmPixels), g.ow - ox0);
       for (int64_t group = 0; group < g.groups; ++group) {
-        gather_patch(q, x, xd, n, oy, ox, group, patch);
+        for (int64_t m = 0; m < pixels; ++m) gather_patch(q, x, xd, n, oy, ox0 + m, group, patches + m * patch_words);
         const int64_t o0 = group * g.og;
-        gemv(q.shape, patch, wd + static_cast<size_t>(o0) * q.weight_stride, static_cast<size_t>(g.og), acc);
-        for (int64_t i = 0; i < g.og; ++i) {
-          const int64_t o = o0 + i;
+        gemm(q.shape, patches, static_cast<size_t>(pixels), wd + static_cast<size_t>(o0) * q.weight_stride,
+             static_cast<size_t>(g.og), acc);
+        for (int64_t m = 0; m < pixels; ++m) {
+          const size_t out_pixel = row_pixel + static_cast<size_t>(ox0 + m);
+          const int32_t* pixel_acc = acc + m * g.og;
           if (codes_out) {
-            const int32_t* t = r.input<int32_t>(2) + o * (levels + 1);
-            write_code(out_codes, out_planes.words_per_plane(), static_cast<size_t>(o), y.quant,
-                       y.quant.level_to_code(threshold_level(t, levels, acc[i])));
-          } else {
-            const float bias = r.in_data[3] ? r.input<float>(3)[o] : 0.0f;
-            r.output<float>()[out_pixel * static_cast<size_t>(g.o) + static_cast<size_t>(o)] =
-                r.input<float>(2)[o] * static_cast<float>(acc[i]) + bias;
+            emit_codes(y, r.input<int32_t>(2), pixel_acc, o0, g.og, r.output<uint32_t>() + out_pixel * out_pixel_words);
+            continue;
           }
+          const float* scale = r.input<float>(2);
+          const float* bias = r.input<float>(3);
+          float* out = r.output<float>() + out_pixel * out_pixel_words;
+          for (int64_t i = 0; i < g.og; ++i)
+            out[o0 + i] = scale[o0 + i] * static_cast<float>(pixel_acc[i]) + (bias ? bias[o0 + i] : 0.0f);
         }
       }
     }
