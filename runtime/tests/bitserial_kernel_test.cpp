@@ -174,6 +174,40 @@ TEST(BitserialKernel, EveryTableEqualsReferenceOnExtremes) {
           }
 }
 
+TEST(ThresholdPack, EveryTableMatchesReferenceBitExactly) {
+  // Random accumulators, signs, thresholds (including the INT32_MIN / INT32_MAX "always" / "never"
+  // entries of constant channels), unaligned channel ranges and every output code type.
+  std::mt19937 g(77);
+  const std::vector<QuantType> outputs = {make_quant(QuantKind::kUnsigned, 1), make_quant(QuantKind::kUnsigned, 2),
+                                          make_quant(QuantKind::kUnsigned, 4), make_quant(QuantKind::kSigned, 3),
+                                          make_quant(QuantKind::kSignedNarrow, 2), make_quant(QuantKind::kBinary, 1)};
+  for (const lowbit::KernelTable* table : lowbit::available_kernels())
+    for (const QuantType q : outputs)
+      for (int it = 0; it < 40; ++it) {
+        const size_t channels = std::uniform_int_distribution<size_t>(1, 140)(g);
+        const size_t first = std::uniform_int_distribution<size_t>(0, channels - 1)(g);
+        const size_t count = std::uniform_int_distribution<size_t>(1, channels - first)(g);
+        const int levels = q.threshold_count();
+        std::vector<int32_t> sign(channels), thresholds(static_cast<size_t>(levels) * channels), acc(count);
+        std::uniform_int_distribution<int32_t> value(-300, 300);
+        for (int32_t& s : sign) s = g() & 1 ? 1 : -1;
+        for (int32_t& t : thresholds) {
+          const int roll = static_cast<int>(g() % 20);
+          t = roll == 0 ? INT32_MIN : roll == 1 ? INT32_MAX : value(g);
+        }
+        for (int32_t& a : acc) a = value(g);
+        const int32_t offset = q.kind == QuantKind::kSigned || q.kind == QuantKind::kSignedNarrow ? q.min_code() : 0;
+        const lowbit::ThresholdArgs args{sign.data(), thresholds.data(), channels, levels, offset, q.bits};
+        const size_t plane_words = lowbit::words_for(channels) + 1;  // a spare word catches overruns
+        std::vector<uint32_t> want(plane_words * q.bits, 0), got(plane_words * q.bits, 0);
+        lowbit::threshold_pack_reference(args, acc.data(), first, count, want.data(), plane_words);
+        table->threshold_pack(args, acc.data(), first, count, got.data(), plane_words);
+        SCOPED_TRACE(std::string(table->isa) + " " + qname(q) + " channels " + std::to_string(channels) + " first " +
+                     std::to_string(first) + " count " + std::to_string(count));
+        ASSERT_EQ(got, want);
+      }
+}
+
 TEST(BitserialKernel, ForcedIsaNameIsHonouredOnlyIfSupported) {
   // kernels() is fixed at first use; here we only check the names are distinct and non-empty.
   std::set<std::string> names;

@@ -32,6 +32,26 @@ struct BitserialShape {
 using BitserialGemmFn = void (*)(const BitserialShape& s, const uint32_t* patches, size_t pixels,
                                  const uint32_t* weights, size_t outputs, int32_t* acc);
 
+// Thresholds in the form kernels use: every channel counts "sign * acc >= threshold" (decreasing
+// channels negated, constant channels as always/never-passed thresholds), laid out [level][channel]
+// so consecutive channels' thresholds are contiguous. The bit pattern of a channel's code is
+// (level + pattern_offset) & ((1 << bits) - 1).
+struct ThresholdArgs {
+  const int32_t* sign;        // [channels], +1 or -1
+  const int32_t* thresholds;  // [levels][channels]
+  size_t channels;            // row stride of thresholds
+  int levels;
+  int32_t pattern_offset;
+  int bits;
+};
+
+// For channels [first, first + count): level from acc[c - first], code bits OR-ed into
+// out[p * plane_words + c / 32] at bit c % 32 (the words must start out zero for those lanes).
+using ThresholdPackFn = void (*)(const ThresholdArgs& t, const int32_t* acc, size_t first, size_t count,
+                                 uint32_t* out, size_t plane_words);
+void threshold_pack_reference(const ThresholdArgs& t, const int32_t* acc, size_t first, size_t count, uint32_t* out,
+                              size_t plane_words);
+
 // Largest pixel block an operator hands to one gemm call (sizes its scratch).
 constexpr size_t kMaxGemmPixels = 4;
 
@@ -39,6 +59,7 @@ struct KernelTable {
   const char* isa;
   bool (*supported)();  // whether this CPU can run the table
   BitserialGemmFn bitserial_gemm;
+  ThresholdPackFn threshold_pack;
 };
 
 // The plain C++ kernels, the twin every optimized table is tested against.

@@ -39,6 +39,6 @@ bool supported() { return __builtin_cpu_supports("avx2") && __builtin_cpu_suppor
 
 }  // namespace
 
-const KernelTable kAvx2Kernels{"avx2", supported, simd::gemm<Avx2>};
+const KernelTable kAvx2Kernels{"avx2", supported, simd::gemm<Avx2>, threshold_pack_reference};
 
 }  // namespace lowbit

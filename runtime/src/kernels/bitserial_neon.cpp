@@ -32,6 +32,6 @@ bool supported() { return true; }  // NEON is part of every target this file is 
 
 }  // namespace
 
-const KernelTable kNeonKernels{"neon", supported, simd::gemm<Neon>};
+const KernelTable kNeonKernels{"neon", supported, simd::gemm<Neon>, threshold_pack_reference};
 
 }  // namespace lowbit

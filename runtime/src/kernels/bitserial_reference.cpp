@@ -51,8 +51,21 @@ bool always() { return true; }
 
 }  // namespace
 
+void threshold_pack_reference(const ThresholdArgs& t, const int32_t* acc, size_t first, size_t count, uint32_t* out,
+                              size_t plane_words) {
+  const uint32_t mask = (1u << t.bits) - 1u;
+  for (size_t i = 0; i < count; ++i) {
+    const size_t c = first + i;
+    const int32_t x = t.sign[c] * acc[i];
+    int32_t level = 0;
+    for (int k = 0; k < t.levels; ++k) level += x >= t.thresholds[static_cast<size_t>(k) * t.channels + c];
+    const uint32_t pattern = static_cast<uint32_t>(level + t.pattern_offset) & mask;
+    for (int p = 0; p < t.bits; ++p) out[p * plane_words + c / kWordBits] |= ((pattern >> p) & 1u) << (c % kWordBits);
+  }
+}
+
 const KernelTable& reference_kernels() {
-  static const KernelTable table{"reference", always, bitserial_gemm_reference};
+  static const KernelTable table{"reference", always, bitserial_gemm_reference, threshold_pack_reference};
   return table;
 }
 

@@ -194,7 +194,8 @@ bool infer_quantized_common(const OpView& v, const ConvGeometry& g, bool dense, 
     return fail(err, "weights must be a constant in kernel-planes layout");
   // The accumulator is int32: bound the worst case instead of fixing a 16-bit style channel limit.
   const int64_t bound = g.kh * g.kw * g.cg * x.quant.max_abs_code() * w.quant.max_abs_code();
-  if (bound > INT32_MAX) return fail(err, "accumulator bound " + std::to_string(bound) + " exceeds int32");
+  // Strictly below INT32_MAX, so INT32_MIN / INT32_MAX can stand for always / never passed thresholds.
+  if (bound >= INT32_MAX) return fail(err, "accumulator bound " + std::to_string(bound) + " exceeds int32");
   const TensorDesc* p1 = v.in[2];
   const TensorDesc& y = *v.out[0];
   if (p1 == nullptr) return fail(err, "missing thresholds or output scale");
@@ -274,7 +275,29 @@ QuantizedLayer quantized_layer(const OpView& v) {
 
 size_t quantized_scratch(const OpView& v) {
   const QuantizedLayer q = quantized_layer(v);
-  return kMaxGemmPixels * (q.shape.words * static_cast<size_t>(q.shape.a_bits) + static_cast<size_t>(q.g.og)) * 4;
+  const size_t thresholds = v.out[0]->dtype == DType::kCodes
+                                ? static_cast<size_t>(q.g.o) * (1 + static_cast<size_t>(v.out[0]->quant.threshold_count()))
+                                : 0;
+  return (kMaxGemmPixels * (q.shape.words * static_cast<size_t>(q.shape.a_bits) + static_cast<size_t>(q.g.og)) + thresholds) * 4;
+}
+
+// Rewrites the file's threshold table [O, 1 + levels] into the kernels' uniform form.
+ThresholdArgs prepare_thresholds(const TensorDesc& y, const int32_t* table, size_t channels, int32_t* sign,
+                                 int32_t* thresholds) {
+  const int levels = y.quant.threshold_count();
+  for (size_t o = 0; o < channels; ++o) {
+    const int32_t* t = table + o * static_cast<size_t>(levels + 1);
+    sign[o] = t[0] == kThresholdDecreasing ? -1 : 1;
+    for (int k = 0; k < levels; ++k) {
+      int32_t u;
+      if (t[0] == kThresholdConstant) u = k < t[1] ? INT32_MIN : INT32_MAX;  // |acc| < INT32_MAX
+      else if (t[0] == kThresholdDecreasing) u = t[1 + k] == INT32_MIN ? INT32_MAX : -t[1 + k];
+      else u = t[1 + k];
+      thresholds[static_cast<size_t>(k) * channels + o] = u;
+    }
+  }
+  const int32_t offset = y.quant.kind == QuantKind::kBinary || y.quant.kind == QuantKind::kUnsigned ? 0 : y.quant.min_code();
+  return ThresholdArgs{sign, thresholds, channels, levels, offset, y.quant.bits};
 }
 
 // Gathers one group's receptive field into patch [a_bits][kh][kw][tap_words]; padding stays zero.
@@ -298,32 +321,6 @@ void gather_patch(const QuantizedLayer& q, const TensorDesc& x, const uint32_t* 
   }
 }
 
-int32_t threshold_level(const int32_t* t, int32_t levels, int32_t acc) {
-  int32_t level = 0;
-  switch (t[0]) {
-    case kThresholdIncreasing:
-      for (int32_t i = 1; i <= levels; ++i) level += acc >= t[i];
-      return level;
-    case kThresholdDecreasing:
-      for (int32_t i = 1; i <= levels; ++i) level += acc <= t[i];
-      return level;
-    default: return t[1];
-  }
-}
-
-// Writes the codes of channels [o0, o0 + count) of one output pixel from their accumulators.
-// The pixel's words must be zero; each code's bit pattern is OR-ed into its planes.
-void emit_codes(const TensorDesc& y, const int32_t* table, const int32_t* acc, int64_t o0, int64_t count,
-                uint32_t* out) {
-  const int32_t levels = y.quant.threshold_count();
-  const size_t plane_words = y.pixel_planes().words_per_plane();
-  for (int64_t i = 0; i < count; ++i) {
-    const size_t o = static_cast<size_t>(o0 + i);
-    const uint32_t pattern = y.quant.code_to_bits(y.quant.level_to_code(threshold_level(table + o * (levels + 1), levels, acc[i])));
-    for (int p = 0; p < y.quant.bits; ++p) out[p * plane_words + o / kWordBits] |= ((pattern >> p) & 1u) << (o % kWordBits);
-  }
-}
-
 void run_quantized(const OpRun& r, size_t begin, size_t end, void* scratch) {
   const QuantizedLayer q = quantized_layer(r.view);
   const ConvGeometry& g = q.g;
@@ -334,9 +331,14 @@ void run_quantized(const OpRun& r, size_t begin, size_t end, void* scratch) {
   const size_t patch_words = q.shape.words * static_cast<size_t>(q.shape.a_bits);
   uint32_t* patches = static_cast<uint32_t*>(scratch);
   int32_t* acc = reinterpret_cast<int32_t*>(patches + kMaxGemmPixels * patch_words);
-  const BitserialGemmFn gemm = kernels().bitserial_gemm;
+  const KernelTable& k = kernels();
   const bool codes_out = y.dtype == DType::kCodes;
   const size_t out_pixel_words = codes_out ? y.pixel_planes().words_per_pixel() : static_cast<size_t>(g.o);
+  ThresholdArgs thresholds{};
+  if (codes_out) {
+    int32_t* sign = acc + kMaxGemmPixels * static_cast<size_t>(g.og);
+    thresholds = prepare_thresholds(y, r.input<int32_t>(2), static_cast<size_t>(g.o), sign, sign + g.o);
+  }
 
   for (size_t row = begin; row < end; ++row) {
     const int64_t n = static_cast<int64_t>(row) / g.oh, oy = static_cast<int64_t>(row) % g.oh;
@@ -348,13 +350,14 @@ void run_quantized(const OpRun& r, size_t begin, size_t end, void* scratch) {
       for (int64_t group = 0; group < g.groups; ++group) {
         for (int64_t m = 0; m < pixels; ++m) gather_patch(q, x, xd, n, oy, ox0 + m, group, patches + m * patch_words);
         const int64_t o0 = group * g.og;
-        gemm(q.shape, patches, static_cast<size_t>(pixels), wd + static_cast<size_t>(o0) * q.weight_stride,
+        k.bitserial_gemm(q.shape, patches, static_cast<size_t>(pixels), wd + static_cast<size_t>(o0) * q.weight_stride,
              static_cast<size_t>(g.og), acc);
         for (int64_t m = 0; m < pixels; ++m) {
           const size_t out_pixel = row_pixel + static_cast<size_t>(ox0 + m);
           const int32_t* pixel_acc = acc + m * g.og;
           if (codes_out) {
-            emit_codes(y, r.input<int32_t>(2), pixel_acc, o0, g.og, r.output<uint32_t>() + out_pixel * out_pixel_words);
+            k.threshold_pack(thresholds, pixel_acc, static_cast<size_t>(o0), static_cast<size_t>(g.og),
+                             r.output<uint32_t>() + out_pixel * out_pixel_words, y.pixel_planes().words_per_plane());
             continue;
           }
           const float* scale = r.input<float>(2);
