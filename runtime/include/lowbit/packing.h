@@ -86,6 +86,13 @@ inline void set_bit(uint32_t* words, size_t index, uint32_t bit) {
 // Copies `count` bits from src starting at bit src_pos to dst starting at bit dst_pos, up to one
 // destination word per step (group and concat boundaries need not be word-aligned).
 inline void copy_bits(const uint32_t* src, size_t src_pos, uint32_t* dst, size_t dst_pos, size_t count) {
+  if (src_pos % kWordBits == 0 && dst_pos % kWordBits == 0) {  // the common case: whole words
+    const size_t whole = count / kWordBits;
+    for (size_t i = 0; i < whole; ++i) dst[dst_pos / kWordBits + i] = src[src_pos / kWordBits + i];
+    src_pos += whole * kWordBits;
+    dst_pos += whole * kWordBits;
+    count -= whole * kWordBits;
+  }
   while (count > 0) {
     const size_t sw = src_pos / kWordBits, sb = src_pos % kWordBits;
     const size_t dw = dst_pos / kWordBits, db = dst_pos % kWordBits;
