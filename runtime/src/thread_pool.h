@@ -6,6 +6,7 @@
 #include <vector>
 
 #if LOWBIT_THREADS
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -34,12 +35,14 @@ class ThreadPool {
 #if LOWBIT_THREADS
   void worker_loop(int index, unsigned long seen);
   std::vector<std::thread> threads_;
+  // Ops are short (tens of microseconds), so workers spin briefly on the generation counter before
+  // sleeping on the condition variable, and the caller spins until the busy count drops to zero.
   std::mutex mutex_;
-  std::condition_variable wake_, done_;
-  unsigned long generation_ = 0;
-  int busy_ = 0;
-  bool stop_ = false;
-  Task task_ = nullptr;
+  std::condition_variable wake_;
+  std::atomic<unsigned long> generation_{0};
+  std::atomic<int> busy_{0};
+  std::atomic<bool> stop_{false};
+  Task task_ = nullptr;  // written before generation_ is bumped (release), read after (acquire)
   void* ctx_ = nullptr;
   size_t units_ = 0;
 #endif
