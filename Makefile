@@ -3,7 +3,7 @@
 #   make setup   install the Debian packages the build needs (scripts/setup.sh)
 #   make build   configure (once) and build the native tree in $(BUILD_DIR)
 #   make test    native tests, then the aarch64 and armv7 suites under qemu-user
-#   make bench   benchmarks (not yet)
+#   make bench   kernel and network benchmarks vs oneDNN: bench-results/kernels.json + kernels.png
 #   make demo    end-to-end demo (not yet)
 #   make clean   remove every build tree
 
@@ -61,8 +61,13 @@ $(CROSS_TEST_TARGETS): test-%: setup
 	@echo "== runtime tests: $* under $(QEMU_$*) =="
 	$(CTEST) --test-dir $(BUILD_DIR)/$* $(CTEST_ARGS)
 
-bench:
-	@echo "benchmarks arrive with the kernels issue (#3)"
+# Debian's python3 (it has python3-matplotlib), not whichever python3 is first on PATH.
+PYTHON ?= $(shell [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo python3)
+BENCH_OUT ?= bench-results
+
+bench: build
+	$(BUILD_DIR)/bin/lowbit-bench --out $(BENCH_OUT)
+	$(PYTHON) bench/plot.py $(BENCH_OUT)/kernels.json $(BENCH_OUT)/kernels.png
 
 demo: build
 	@echo "the demo arrives with the converter issue (#5)"

@@ -10,6 +10,8 @@ packages=(
   libcli11-dev                          # command-line parsing in the tools
   g++-aarch64-linux-gnu g++-arm-linux-gnueabihf   # cross compilers for the ARM test suites
   qemu-user                             # runs the ARM test suites on x86-64
+  libdnnl-dev nlohmann-json3-dev        # lowbit-bench: oneDNN baselines, JSON results
+  python3-matplotlib                    # bench/plot.py
 )
 
 missing=()

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Plots bench-results/kernels.json (written by lowbit-bench) to a PNG.
+
+Top: lowbit's speedup over oneDNN fp32 and int8 per layer, W1A2 (layer i: the float first layer),
+at each thread count, log scale, 1x marked. Middle: the fraction of the measured popcount peak each
+W1A2 layer reaches. Bottom: whole networks, speedup over oneDNN fp32.
+
+usage: plot.py KERNELS_JSON OUT_PNG
+"""
+import json
+import os
+import sys
+import tempfile
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+
+BITS = "W1A2"
+
+
+def records_by(doc, bits, threads):
+    return {r["layer"]: r for r in doc["records"] if r["bits"] == bits and r["threads"] == threads}
+
+
+def label_bars(ax, bars, fmt):
+    for b in bars:
+        h = b.get_height()
+        if h > 0:
+            ax.annotate(fmt(h), (b.get_x() + b.get_width() / 2, h), ha="center", va="bottom", fontsize=6,
+                        xytext=(0, 1), textcoords="offset points")
+
+
+def main():
+    if len(sys.argv) != 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    src, out = sys.argv[1], sys.argv[2]
+    with open(src) as f:
+        doc = json.load(f)
+    threads = doc["threads_tested"]
+    quantized = sorted({r["layer"] for r in doc["records"] if r["bits"] == BITS})
+    floats = sorted({r["layer"] for r in doc["records"] if r["bits"] == "F32"})
+    layers = quantized + floats
+
+    def record(layer, t):
+        bits = "F32" if layer in floats else BITS
+        return records_by(doc, bits, t).get(layer)
+
+    fig, axes = plt.subplots(3, 1, figsize=(12, 13), gridspec_kw={"height_ratios": [3, 2, 1.4]})
+    fig.suptitle(f"lowbit vs oneDNN {doc.get('onednn', {}).get('version', '')} on {doc['cpu']}\n"
+                 f"lowbit kernels: {doc['isa']}; popcount peak {doc['popcount_peak_gbops']:.0f} Gbop/s per thread "
+                 f"({doc.get('popcount_peak_isa', '?')})" + busy_note(doc), fontsize=11)
+
+    # 1. Speedups.
+    ax = axes[0]
+    series = []
+    for t in threads:
+        series.append((f"vs oneDNN fp32, {t} thr", "speedup_vs_f32", t))
+    for t in threads:
+        series.append((f"vs oneDNN int8, {t} thr", "speedup_vs_s8", t))
+    colors = ["#1f77b4", "#6baed6", "#d62728", "#fc9272", "#2ca02c", "#98df8a"]
+    width = 0.8 / len(series)
+    for i, (name, key, t) in enumerate(series):
+        xs, ys = [], []
+        for j, layer in enumerate(layers):
+            r = record(layer, t)
+            if r:
+                xs.append(j - 0.4 + width * (i + 0.5))
+                ys.append(r[key])
+        bars = ax.bar(xs, ys, width, label=name, color=colors[i % len(colors)])
+        label_bars(ax, bars, lambda v: f"{v:.1f}" if v >= 1 else f"{v:.2f}")
+    ax.set_yscale("log")
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(layers)))
+    ax.set_xticklabels([layer_label(doc, l, "F32" if l in floats else BITS) for l in layers], fontsize=8)
+    ax.set_ylabel("speedup (oneDNN ms / lowbit ms), log")
+    ax.set_title(f"{BITS} layers (i: float first layer), speedup over oneDNN; above 1 = lowbit faster", fontsize=10)
+    ax.legend(fontsize=8, ncol=2)
+    ax.grid(axis="y", which="both", alpha=0.3)
+
+    # 2. Peak fraction.
+    ax = axes[1]
+    width = 0.8 / len(threads)
+    for i, t in enumerate(threads):
+        recs = records_by(doc, BITS, t)
+        xs = [j - 0.4 + width * (i + 0.5) for j, l in enumerate(quantized) if l in recs]
+        ys = [100.0 * recs[l]["peak_fraction"] for l in quantized if l in recs]
+        bars = ax.bar(xs, ys, width, label=f"{t} thread(s)", color=colors[(4 + i) % len(colors)])
+        label_bars(ax, bars, lambda v: f"{v:.0f}%")
+    ax.set_xticks(range(len(quantized)))
+    ax.set_xticklabels([layer_label(doc, l, BITS) for l in quantized], fontsize=8)
+    ax.set_ylabel("% of popcount peak")
+    ax.set_title(f"{BITS}: achieved binary MAC rate (MACs x wbits x abits / s) / measured popcount peak "
+                 f"at the same thread count", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+
+    # 3. Networks.
+    ax = axes[2]
+    nets = sorted({n["name"] for n in doc["networks"]})
+    width = 0.8 / max(1, len(threads))
+    for i, t in enumerate(threads):
+        by = {n["name"]: n for n in doc["networks"] if n["threads"] == t}
+        xs = [j - 0.4 + width * (i + 0.5) for j, n in enumerate(nets) if n in by]
+        ys = [by[n]["speedup_vs_f32"] for n in nets if n in by]
+        bars = ax.bar(xs, ys, width, label=f"{t} thread(s)", color=colors[i % len(colors)])
+        for b, n in zip(bars, [n for n in nets if n in by]):
+            ax.annotate(f"{b.get_height():.2f}x\n{by[n]['lowbit_ms']:.2f} vs {by[n]['onednn_f32_ms']:.2f} ms",
+                        (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom", fontsize=7)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(nets)))
+    ax.set_xticklabels(nets, fontsize=8)
+    ax.set_ylabel("speedup vs fp32")
+    ax.set_title("whole networks (random weights): lowbit W1A2 vs the same architecture in oneDNN fp32", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    ax.margins(y=0.35)
+
+    fig.tight_layout()
+    # Atomic write: temporary file in the same directory, then rename.
+    directory = os.path.dirname(os.path.abspath(out))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".png", dir=directory)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a plot is for everyone to read
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    print(f"wrote {out}")
+    return 0
+
+
+def busy_note(doc):
+    other = doc.get("other_processes_cpu", 0.0)
+    if other > 0.05:
+        return f"\nWARNING: other processes used {100 * other:.0f}% of the CPU during the run; timings unreliable"
+    return ""
+
+
+def layer_label(doc, layer, bits):
+    for r in doc["records"]:
+        if r["layer"] == layer and r["bits"] == bits:
+            return f"{layer}\n{r['h']}x{r['w']}\n{r['cin']}->{r['cout']}\nk{r['k']} s{r['stride']}"
+    return layer
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+// Measures the popcount peak (see popcount_peak.h): every supported ISA x blocking shape on one
+// thread, then the best of them on several threads at once.
+#include "popcount_peak.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <thread>
+
+namespace bench {
+
+extern const PeakIsa kPeakScalar;
+#if defined(__x86_64__)
+extern const PeakIsa kPeakAvx2;
+extern const PeakIsa kPeakAvx512;
+#endif
+
+namespace {
+
+// Sequences this CPU can run, checked before any of their code executes.
+std::vector<const PeakIsa*> supported_isas() {
+  std::vector<const PeakIsa*> isas;
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("popcnt")) isas.push_back(&kPeakScalar);
+  if (__builtin_cpu_supports("avx2")) isas.push_back(&kPeakAvx2);
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vpopcntdq"))
+    isas.push_back(&kPeakAvx512);
+#else
+  isas.push_back(&kPeakScalar);
+#endif
+  return isas;
+}
+
+// Working set per kernel: well inside any L1 data cache (32 KiB and up on every x86-64 core in use).
+constexpr size_t kWorkingSetBytes = 16 * 1024;
+
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+
+// M activation rows and N weight rows of random bits, cache-line aligned, plus the popcount
+// total one pass must produce (computed here with plain 64-bit arithmetic).
+struct PeakBuffers {
+  std::unique_ptr<uint64_t[], FreeDeleter> a, w;
+  size_t len = 0;  // vectors per row
+  uint64_t per_pass = 0;
+
+  PeakBuffers(const PeakIsa& isa, int m, int n, uint32_t seed) {
+    len = kWorkingSetBytes / (static_cast<size_t>(m + n) * isa.vec_bytes);
+    if (len == 0) len = 1;
+    const size_t row_words = len * isa.vec_bytes / sizeof(uint64_t);
+    a.reset(static_cast<uint64_t*>(std::aligned_alloc(64, static_cast<size_t>(m) * row_words * 8)));
+    w.reset(static_cast<uint64_t*>(std::aligned_alloc(64, static_cast<size_t>(n) * row_words * 8)));
+    if (!a || !w) throw std::runtime_error("popcount peak: out of memory");
+    std::mt19937_64 rng(seed);
+    for (size_t i = 0; i < static_cast<size_t>(m) * row_words; ++i) a[i] = rng();
+    for (size_t i = 0; i < static_cast<size_t>(n) * row_words; ++i) w[i] = rng();
+    for (int mi = 0; mi < m; ++mi)
+      for (int ni = 0; ni < n; ++ni)
+        for (size_t k = 0; k < row_words; ++k)
+          per_pass += static_cast<uint64_t>(__builtin_popcountll(a[mi * row_words + k] & w[ni * row_words + k]));
+  }
+};
+
+double bits_per_pass(const PeakIsa& isa, int m, int n, size_t len) {
+  return static_cast<double>(m) * n * static_cast<double>(len) * static_cast<double>(isa.vec_bytes) * 8.0;
+}
+
+// Runs `passes` passes, checks the total and returns the seconds taken.
+double timed_run(const PeakIsa& isa, int variant, const PeakBuffers& b, size_t passes) {
+  const auto start = std::chrono::steady_clock::now();
+  const uint64_t total = isa.run(variant, b.a.get(), b.w.get(), b.len, passes);
+  const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (total != b.per_pass * passes)
+    throw std::runtime_error(std::string("popcount peak: ") + isa.name + " kernel computed a wrong total");
+  return t;
+}
+
+// Number of passes that takes about `seconds`.
+size_t calibrate(const PeakIsa& isa, int variant, const PeakBuffers& b, double seconds) {
+  size_t passes = 1;
+  while (true) {
+    const double t = timed_run(isa, variant, b, passes);
+    if (t >= seconds / 8 || passes > (size_t{1} << 40)) {
+      const double scaled = static_cast<double>(passes) * seconds / (t > 0 ? t : 1e-9);
+      return scaled < 1.0 ? 1 : static_cast<size_t>(scaled);
+    }
+    passes *= 2;
+  }
+}
+
+// Aggregate rate of `threads` copies of one kernel started together, each on its own buffers.
+double concurrent_gbops(const PeakIsa& isa, int variant, int threads, const PeakOptions& options) {
+  const int m = kPeakShapes[variant][0], n = kPeakShapes[variant][1];
+  std::vector<std::unique_ptr<PeakBuffers>> buffers;
+  for (int t = 0; t < threads; ++t) buffers.push_back(std::make_unique<PeakBuffers>(isa, m, n, 100u + t));
+  const size_t passes = calibrate(isa, variant, *buffers[0], options.trial_seconds);
+  double best = 0.0;
+  for (int trial = 0; trial < options.trials; ++trial) {
+    std::atomic<int> ready{0};
+    std::atomic<bool> go{false};
+    std::vector<double> seconds(static_cast<size_t>(threads), 0.0);
+    std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t)
+      workers.emplace_back([&, t] {
+        ready.fetch_add(1);
+        while (!go.load()) {
+        }
+        try {
+          seconds[static_cast<size_t>(t)] = timed_run(isa, variant, *buffers[static_cast<size_t>(t)], passes);
+        } catch (...) {
+          errors[static_cast<size_t>(t)] = std::current_exception();
+        }
+      });
+    while (ready.load() < threads) {
+    }
+    go.store(true);
+    for (std::thread& w : workers) w.join();
+    double slowest = 0.0;
+    for (int t = 0; t < threads; ++t) {
+      if (errors[static_cast<size_t>(t)]) std::rethrow_exception(errors[static_cast<size_t>(t)]);
+      slowest = std::max(slowest, seconds[static_cast<size_t>(t)]);
+    }
+    const double rate = threads * bits_per_pass(isa, m, n, buffers[0]->len) * static_cast<double>(passes) / slowest;
+    best = std::max(best, rate / 1e9);
+  }
+  return best;
+}
+
+}  // namespace
+
+double PopcountPeak::gbops(int threads) const {
+  for (const auto& [t, g] : by_threads)
+    if (t == threads) return g;
+  return best.gbops * threads;  // not measured: assume linear scaling (an upper bound)
+}
+
+PopcountPeak measure_popcount_peak(const PeakOptions& options) {
+  PopcountPeak peak;
+  const PeakIsa* best_isa = nullptr;
+  int best_variant = 0;
+  for (const PeakIsa* isa : supported_isas()) {
+    for (int v = 0; v < kPeakShapeCount; ++v) {
+      const double g = concurrent_gbops(*isa, v, 1, options);
+      peak.variants.push_back({isa->name, kPeakShapes[v][0], kPeakShapes[v][1], g});
+      if (g > peak.best.gbops) {
+        peak.best = peak.variants.back();
+        best_isa = isa;
+        best_variant = v;
+      }
+    }
+  }
+  if (!best_isa) throw std::runtime_error("popcount peak: no instruction sequence is supported");
+  for (int t : options.threads)
+    peak.by_threads.emplace_back(t, t == 1 ? peak.best.gbops : concurrent_gbops(*best_isa, best_variant, t, options));
+  return peak;
+}
+
+PopcountPeak best_of(const PopcountPeak& a, const PopcountPeak& b) {
+  PopcountPeak r = a;
+  for (size_t i = 0; i < r.variants.size() && i < b.variants.size(); ++i)
+    r.variants[i].gbops = std::max(r.variants[i].gbops, b.variants[i].gbops);
+  if (b.best.gbops > r.best.gbops) r.best = b.best;
+  for (auto& [t, g] : r.by_threads) g = std::max(g, b.gbops(t));
+  for (auto& [t, g] : r.by_threads)
+    if (t == 1) g = r.best.gbops;
+  return r;
+}
+
+}  // namespace bench

@@ -1,0 +1,76 @@
+// The blocked AND+POPCOUNT+accumulate loop shared by every ISA's peak kernel. Each ISA's translation
+// unit includes this with its own compiler flags and supplies a policy `P` (in an anonymous
+// namespace, so instantiations compiled with different flags never merge at link time):
+//
+//   using Vec, Acc, Wide;           loaded vector; per-chunk accumulator; long-running accumulator
+//   static constexpr size_t kChunk; steps an Acc may take before it must be widened
+//   static Vec load(const Vec* p);  static Vec and_(Vec, Vec);
+//   static Acc zero();              static Acc add_popcount(Acc, Vec);
+//   static Wide zero_wide();        static Wide widen(Wide, Acc);   static uint64_t reduce(Wide);
+//
+// M activation rows x N weight rows: each step loads N + M vectors and runs M*N independent
+// AND+POPCOUNT+ADD chains, the register-blocked inner loop of a bit-serial GEMM.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "popcount_peak.h"
+
+namespace bench {
+
+template <class P, int M, int N>
+uint64_t and_popcount_blocked(const void* a_bytes, const void* w_bytes, size_t len, size_t passes) {
+  using Vec = typename P::Vec;
+  const Vec* a = static_cast<const Vec*>(a_bytes);
+  const Vec* w = static_cast<const Vec*>(w_bytes);
+  typename P::Wide wide[M * N];
+#pragma GCC unroll 16
+  for (int k = 0; k < M * N; ++k) wide[k] = P::zero_wide();
+  for (size_t pass = 0; pass < passes; ++pass) {
+    // Every pass must really reload and recompute: nothing may be hoisted out of this loop.
+    asm volatile("" ::: "memory");
+    for (size_t i0 = 0; i0 < len; i0 += P::kChunk) {
+      const size_t end = len - i0 < P::kChunk ? len : i0 + P::kChunk;
+      typename P::Acc acc[M * N];
+#pragma GCC unroll 16
+      for (int k = 0; k < M * N; ++k) acc[k] = P::zero();
+      for (size_t i = i0; i < end; ++i) {
+        Vec wv[N];
+#pragma GCC unroll 16
+        for (int n = 0; n < N; ++n) wv[n] = P::load(w + n * len + i);
+#pragma GCC unroll 16
+        for (int m = 0; m < M; ++m) {
+          const Vec av = P::load(a + m * len + i);
+#pragma GCC unroll 16
+          for (int n = 0; n < N; ++n) acc[m * N + n] = P::add_popcount(acc[m * N + n], P::and_(av, wv[n]));
+        }
+      }
+#pragma GCC unroll 16
+      for (int k = 0; k < M * N; ++k) wide[k] = P::widen(wide[k], acc[k]);
+    }
+  }
+  uint64_t total = 0;
+#pragma GCC unroll 16
+  for (int k = 0; k < M * N; ++k) total += P::reduce(wide[k]);
+  return total;
+}
+
+// Dispatches a kPeakShapes index to its instantiation.
+template <class P>
+uint64_t run_peak_variant(int variant, const void* a, const void* w, size_t len, size_t passes) {
+  switch (variant) {
+    case 0: return and_popcount_blocked<P, kPeakShapes[0][0], kPeakShapes[0][1]>(a, w, len, passes);
+    case 1: return and_popcount_blocked<P, kPeakShapes[1][0], kPeakShapes[1][1]>(a, w, len, passes);
+    case 2: return and_popcount_blocked<P, kPeakShapes[2][0], kPeakShapes[2][1]>(a, w, len, passes);
+    case 3: return and_popcount_blocked<P, kPeakShapes[3][0], kPeakShapes[3][1]>(a, w, len, passes);
+    case 4: return and_popcount_blocked<P, kPeakShapes[4][0], kPeakShapes[4][1]>(a, w, len, passes);
+    case 5: return and_popcount_blocked<P, kPeakShapes[5][0], kPeakShapes[5][1]>(a, w, len, passes);
+    case 6: return and_popcount_blocked<P, kPeakShapes[6][0], kPeakShapes[6][1]>(a, w, len, passes);
+    case 7: return and_popcount_blocked<P, kPeakShapes[7][0], kPeakShapes[7][1]>(a, w, len, passes);
+  }
+  return 0;
+}
+static_assert(kPeakShapeCount == 8, "run_peak_variant lists every shape");
+
+}  // namespace bench

@@ -1,0 +1,90 @@
+// One timing methodology for every measurement in the harness, lowbit and oneDNN alike.
+//
+// The things compared on one layer (lowbit at each width and thread count, oneDNN fp32 and int8 at
+// each thread count) are "contenders" that take turns: `rounds` rounds, in each of which every
+// contender runs one batch (a warm-up run, then timed runs). Each contender's samples are thus
+// spread over the same stretch of wall-clock time, so a machine whose speed drifts while it is
+// measured (clock, memory placement, a neighbour on the host) affects all of them alike and the
+// ratios stay fair. A contender's result is the median of all its timed runs.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace bench {
+
+struct TimingPolicy {
+  int rounds = 5;            // turns each contender takes
+  int warmup_runs = 3;       // untimed runs before a contender's first batch (1 before later ones)
+  int min_runs = 15;         // timed runs over all rounds, at least ...
+  double min_seconds = 0.5;  // ... and at least this much timed time,
+  double max_seconds = 3.0;  // unless this much time passed (slow contenders) ...
+  int floor_runs = 3;        // ... and this many runs did
+  int settle_ms = 30;        // pause before a batch that follows an OpenMP (oneDNN) batch
+};
+
+struct Timing {
+  double median_ms = 0.0;
+  double min_ms = 0.0;
+  int runs = 0;
+};
+
+inline double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+struct Contender {
+  std::function<void()> run;     // one complete execution (including any stream wait)
+  std::function<void()> before;  // called before each batch, outside the timing (may be empty)
+  // Runs on OpenMP workers, which spin for a while after a parallel region (libgomp) and would
+  // steal a core from the next contender: the next non-OpenMP batch waits `settle_ms` first.
+  bool openmp = false;
+  std::vector<double> seconds;   // timed samples
+
+  Timing timing() const {
+    std::vector<double> t = seconds;
+    std::sort(t.begin(), t.end());
+    Timing r;
+    r.runs = static_cast<int>(t.size());
+    if (t.empty()) return r;
+    const size_t n = t.size();
+    r.median_ms = (n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2])) * 1e3;
+    r.min_ms = t.front() * 1e3;
+    return r;
+  }
+};
+
+inline void measure_round_robin(std::vector<Contender>& contenders, const TimingPolicy& p) {
+  const int rounds = std::max(1, p.rounds);
+  const int batch_min_runs = (p.min_runs + rounds - 1) / rounds;
+  const int batch_floor_runs = std::max(1, (p.floor_runs + rounds - 1) / rounds);
+  const double batch_min_seconds = p.min_seconds / rounds, batch_max_seconds = p.max_seconds / rounds;
+  bool after_openmp = true;  // unknown history: settle before the first batch too
+  for (int round = 0; round < rounds; ++round) {
+    for (Contender& c : contenders) {
+      if (c.before) c.before();
+      if (after_openmp && !c.openmp) std::this_thread::sleep_for(std::chrono::milliseconds(p.settle_ms));
+      const int warmup = round == 0 ? p.warmup_runs : 1;
+      for (int i = 0; i < warmup; ++i) c.run();
+      int runs = 0;
+      double total = 0.0;
+      while (true) {
+        const auto start = std::chrono::steady_clock::now();
+        c.run();
+        const double t = seconds_since(start);
+        c.seconds.push_back(t);
+        total += t;
+        ++runs;
+        if (runs >= batch_min_runs && total >= batch_min_seconds) break;
+        if (runs >= batch_floor_runs && total >= batch_max_seconds) break;
+      }
+      after_openmp = c.openmp;
+    }
+  }
+}
+
+}  // namespace bench
