@@ -195,6 +195,13 @@ TEST(LowbitRun, TakesAnImageResizedToTheModelInput) {
   std::string error;
   ASSERT_TRUE(lowbit::read_npy(out, &mean, &error)) << error;
   for (float v : mean.values) EXPECT_NEAR(v, 0.2f, 1e-5f);
+
+  // A file that only looks like a PNG fails with a message naming it.
+  const std::string garbage = temp_path("garbage.png");
+  ASSERT_TRUE(lowbit::write_file_atomic(garbage, reinterpret_cast<const uint8_t*>("\x89PNG not really"), 16).ok);
+  const CommandResult bad = run_command(std::string(LOWBIT_RUN_PATH) + " " + model + " --input " + garbage);
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("garbage.png: cannot decode image"), std::string::npos) << bad.output;
 }
 
 TEST(LowbitRun, ProfilesAndRepeats) {
@@ -218,6 +225,7 @@ TEST(LowbitRun, BadInputsFailWithAMessageNamingTheFile) {
   const Id x = b.input("x", {1, 4});
   b.output(b.relu("r", x));
   const std::string model = temp_path("relu.lbm"), wrong = temp_path("wrong.npy"), corrupt = temp_path("corrupt.lbm");
+
   ASSERT_TRUE(b.write_file(model).ok);
   std::string error;
   ASSERT_TRUE(lowbit::write_npy(wrong, {{1, 5}, {0, 0, 0, 0, 0}}, &error));
