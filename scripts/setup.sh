@@ -12,6 +12,9 @@ packages=(
   qemu-user                             # runs the ARM test suites on x86-64
   libdnnl-dev nlohmann-json3-dev        # lowbit-bench: oneDNN baselines, JSON results
   python3-matplotlib                    # bench/plot.py
+  libtorch-dev libyaml-cpp-dev libfmt-dev   # trainer/: LibTorch QAT, YAML configs
+  libonnx-dev libprotobuf-dev protobuf-compiler   # ONNX export (trainer) and import (converter)
+  dataset-fashion-mnist                 # the demo's default dataset (/usr/share/datasets/fashion-mnist)
 )
 
 missing=()
