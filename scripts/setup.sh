@@ -14,6 +14,7 @@ packages=(
   python3-matplotlib                    # bench/plot.py
   libtorch-dev libyaml-cpp-dev libfmt-dev   # trainer/: LibTorch QAT, YAML configs
   libonnx-dev libprotobuf-dev protobuf-compiler   # ONNX export (trainer) and import (converter)
+  zlib1g-dev                            # gzipped IDX datasets
   dataset-fashion-mnist                 # the demo's default dataset (/usr/share/datasets/fashion-mnist)
 )
 
