@@ -136,12 +136,40 @@ Status Executor::load(std::unique_ptr<ModelBytes> bytes, std::unique_ptr<Executo
   Status s = parse_model(e->bytes_->data(), e->bytes_->size(), &e->graph_);
   if (s.ok) s = verify_graph(e->graph_, &e->order_);
   if (s.ok) s = e->plan();
+  if (s.ok) s = e->prepare_constants();
   if (!s.ok) return s;
   *out = std::move(e);
   return Status::Ok();
 }
 
-Executor::~Executor() { std::free(arena_); }
+Executor::~Executor() {
+  std::free(arena_);
+  std::free(prepared_);
+}
+
+// Runs once per load, after plan(): the derived constants do not depend on the thread count.
+Status Executor::prepare_constants() {
+  const size_t steps = runs_.size();
+  std::vector<uint64_t> offset(steps, 0), size(steps, 0);
+  uint64_t total = 0;
+  for (size_t s = 0; s < steps; ++s) {
+    const OpTraits* traits = op_traits(runs_[s].view.op->type);
+    size[s] = traits->prepared_bytes ? align_up(traits->prepared_bytes(runs_[s].view)) : 0;
+    offset[s] = total;
+    total += size[s];
+    if (total > kMaxArenaBytes) return Status::Error("prepared constants need more than " + std::to_string(kMaxArenaBytes) + " bytes");
+  }
+  prepared_of_.assign(steps, nullptr);
+  if (total == 0) return Status::Ok();
+  prepared_ = aligned_alloc_bytes(total);
+  if (!prepared_) return Status::Error("cannot allocate " + std::to_string(total) + " bytes of prepared constants");
+  for (size_t s = 0; s < steps; ++s) {
+    if (size[s] == 0) continue;
+    op_traits(runs_[s].view.op->type)->prepare(runs_[s].view, prepared_ + offset[s]);
+    prepared_of_[s] = runs_[s].prepared = prepared_ + offset[s];
+  }
+  return Status::Ok();
+}
 
 Status Executor::set_threads(int n) {
   if (n < 1) return Status::Error("thread count must be >= 1");
@@ -235,6 +263,7 @@ Status Executor::plan() {
     const OpDesc& op = g.ops[order_[s]];
     for (size_t k = 0; k < op.inputs.size(); ++k) r.in_data[k] = op.inputs[k] == kNoTensor ? nullptr : data_[op.inputs[k]];
     r.out_data = const_cast<void*>(data_[op.outputs[0]]);
+    if (s < prepared_of_.size()) r.prepared = prepared_of_[s];  // re-plans keep the load-time constants
   }
   profile_.assign(steps, OpProfile{});
   return Status::Ok();

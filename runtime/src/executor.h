@@ -60,6 +60,8 @@ class Executor {
  private:
   Executor() = default;
   Status plan();
+  Status prepare_constants();
+
 
   std::unique_ptr<ModelBytes> bytes_;
   GraphDesc graph_;
@@ -69,6 +71,8 @@ class Executor {
   std::vector<uint64_t> scratch_offset_;  // per step
   std::vector<uint64_t> scratch_stride_;  // per step, bytes per worker
   std::vector<OpProfile> profile_;
+  uint8_t* prepared_ = nullptr;            // every op's load-time derived constants
+  std::vector<const void*> prepared_of_;  // per step, into prepared_ (nullptr if none)
   uint8_t* arena_ = nullptr;
   uint64_t arena_bytes_ = 0;
   int threads_ = 1;

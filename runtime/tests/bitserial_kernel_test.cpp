@@ -1,6 +1,9 @@
 // The bit-serial microkernel against a naive sum of w_code * a_code, for every activation width and
-// kind, every weight kind and word counts 1..9. Patch lanes beyond the valid ones (and whole padding
-// taps) hold zero activation bits, as gather_patch leaves them.
+// kind, every weight kind and word counts 1..9 and beyond every vector width. Activations reach the
+// kernel as the operators hand them over: through an indirection of taps, each tap in its own
+// buffer with a plane stride wider than the tap (the slack holds garbage that must not be read),
+// padding taps pointing at a shared zero buffer. Lanes beyond the valid ones hold zero activation
+// bits, as the packed layout guarantees.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -59,9 +62,10 @@ void put(std::vector<uint32_t>& buf, size_t base, size_t words, size_t lane, Qua
 
 struct KernelCase {
   QuantType a, w;
-  size_t words, pixels, outputs;
-  std::vector<uint32_t> patches, weights;
-  std::vector<int64_t> expected;  // [pixels][outputs]
+  size_t words, pixels, outputs, taps;
+  std::vector<bool> padding_tap;
+  std::vector<uint32_t> patches, weights;  // [pixel][plane][words]; kernel planes [output][plane][words]
+  std::vector<int64_t> expected;           // [pixels][outputs]
 };
 
 // A random case: each lane is valid with some probability (invalid lanes keep all-zero activation
@@ -73,11 +77,17 @@ KernelCase make_case(std::mt19937& g, QuantType a, QuantType w, size_t words, si
   k.w = w;
   k.words = words;
   k.pixels = pixels;
-  k.outputs = std::uniform_int_distribution<size_t>(1, 7)(g);
-  const size_t lanes = words * 32;
+  k.outputs = std::uniform_int_distribution<size_t>(1, 40)(g);
+  std::vector<size_t> divisors;
+  for (size_t t = 1; t <= words; ++t)
+    if (words % t == 0) divisors.push_back(t);
+  k.taps = divisors[std::uniform_int_distribution<size_t>(0, divisors.size() - 1)(g)];
+  k.padding_tap.assign(k.taps, false);
+  for (size_t t = 0; t < k.taps; ++t) k.padding_tap[t] = k.taps > 1 && std::bernoulli_distribution(0.2)(g);
+  const size_t lanes = words * 32, tap_lanes = lanes / k.taps;
   const double valid_fraction = std::uniform_real_distribution<double>(0.3, 1.0)(g);
   std::vector<bool> valid(lanes);
-  for (size_t i = 0; i < lanes; ++i) valid[i] = std::bernoulli_distribution(valid_fraction)(g);
+  for (size_t i = 0; i < lanes; ++i) valid[i] = !k.padding_tap[i / tap_lanes] && std::bernoulli_distribution(valid_fraction)(g);
   const size_t patch_words = words * static_cast<size_t>(a.bits);
   std::vector<int32_t> acodes(pixels * lanes, 0);
   k.patches.assign(pixels * patch_words, 0);
@@ -111,6 +121,40 @@ std::vector<size_t> word_counts() {
   return v;
 }
 
+// Runs a table's gemm the way an operator does: weights packed for its lanes, activations through
+// scattered tap buffers (see the file comment).
+std::vector<int32_t> run_gemm(const lowbit::KernelTable& table, const KernelCase& k, std::mt19937& g) {
+  const BitserialShape s = BitserialShape::make(k.words, k.a, k.w);
+  std::vector<uint32_t> packed(lowbit::packed_weight_words(s, k.outputs, table.weight_lanes));
+  lowbit::pack_weights(s, k.weights.data(), k.outputs, table.weight_lanes, packed.data());
+  const size_t tap_words = k.words / k.taps;
+  const size_t plane_stride = tap_words + std::uniform_int_distribution<size_t>(0, 2)(g);
+  const size_t planes = static_cast<size_t>(k.a.bits);
+  const std::vector<uint32_t> zeros(planes * plane_stride, 0);
+  std::vector<std::vector<uint32_t>> buffers;
+  std::vector<const uint32_t*> rows(k.taps * k.pixels);
+  for (size_t t = 0; t < k.taps; ++t)
+    for (size_t m = 0; m < k.pixels; ++m) {
+      if (k.padding_tap[t]) {
+        rows[t * k.pixels + m] = zeros.data();
+        continue;
+      }
+      std::vector<uint32_t> buffer(planes * plane_stride);
+      for (uint32_t& word : buffer) word = static_cast<uint32_t>(g());  // slack garbage
+      for (size_t p = 0; p < planes; ++p)
+        for (size_t i = 0; i < tap_words; ++i)
+          buffer[p * plane_stride + i] = k.patches[(m * planes + p) * k.words + t * tap_words + i];
+      buffers.push_back(std::move(buffer));
+      rows[t * k.pixels + m] = buffers.back().data();
+    }
+  std::vector<int32_t> acc(k.pixels * k.outputs + 1, 0x5a5a5a5a);  // one guard entry past the end
+  table.bitserial_gemm(s, lowbit::PatchRows{rows.data(), k.taps, tap_words, plane_stride}, k.pixels, packed.data(),
+                       k.outputs, acc.data());
+  EXPECT_EQ(acc.back(), 0x5a5a5a5a) << "wrote past the last output";
+  acc.pop_back();
+  return acc;
+}
+
 void check_kernel(const lowbit::KernelTable& table) {
   std::mt19937 g(4242);
   int cases = 0;
@@ -121,13 +165,11 @@ void check_kernel(const lowbit::KernelTable& table) {
         for (const bool dirty : {false, true}) {
           const size_t pixels = std::uniform_int_distribution<size_t>(1, lowbit::kMaxGemmPixels)(g);
           const KernelCase k = make_case(g, a, w, words, pixels, dirty);
-          const BitserialShape s = BitserialShape::make(words, a, w);
-          std::vector<int32_t> acc(pixels * k.outputs + 1, 0x5a5a5a5a);  // one guard entry past the end
-          table.bitserial_gemm(s, k.patches.data(), pixels, k.weights.data(), k.outputs, acc.data());
+          const std::vector<int32_t> acc = run_gemm(table, k, g);
           for (size_t i = 0; i < pixels * k.outputs; ++i)
             ASSERT_EQ(acc[i], k.expected[i]) << "pixel " << i / k.outputs << " output " << i % k.outputs << " of "
-                                             << pixels << "x" << k.outputs << (dirty ? " (dirty weight padding)" : "");
-          EXPECT_EQ(acc[pixels * k.outputs], 0x5a5a5a5a) << "wrote past the last output";
+                                             << pixels << "x" << k.outputs << ", " << k.taps << " taps"
+                                             << (dirty ? " (dirty weight padding)" : "");
           ++cases;
         }
       }
@@ -168,8 +210,11 @@ TEST(BitserialKernel, EveryTableEqualsReferenceOnExtremes) {
               put(weights, 0, words, i, w, wc);
             }
             const BitserialShape s = BitserialShape::make(words, a, w);
+            std::vector<uint32_t> packed(lowbit::packed_weight_words(s, 1, table->weight_lanes));
+            lowbit::pack_weights(s, weights.data(), 1, table->weight_lanes, packed.data());
+            const uint32_t* row = patch.data();
             int32_t acc = 0;
-            table->bitserial_gemm(s, patch.data(), 1, weights.data(), 1, &acc);
+            table->bitserial_gemm(s, lowbit::PatchRows{&row, 1, words, words}, 1, packed.data(), 1, &acc);
             EXPECT_EQ(acc, static_cast<int32_t>(lanes) * ac * wc);
           }
 }

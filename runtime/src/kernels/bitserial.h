@@ -26,11 +26,29 @@ struct BitserialShape {
   static BitserialShape make(size_t words, QuantType activations, QuantType weights);
 };
 
-// acc[m * outputs + o] for pixel m < pixels (<= kMaxGemmPixels) and output o < outputs: patches is
-// [pixels][a_bits][words],
-// weights is [outputs][w_bits][words]. Kernels may block over pixels and outputs as they like.
-using BitserialGemmFn = void (*)(const BitserialShape& s, const uint32_t* patches, size_t pixels,
-                                 const uint32_t* weights, size_t outputs, int32_t* acc);
+// Weights as the GEMM reads them, packed once at load: output channels in blocks of `lanes` (a
+// table's vector width in 32-bit words), [block][k word][weight plane][lane], so one vector load
+// yields one word of `lanes` output channels. Lanes past the last output channel are zero.
+size_t packed_weight_words(const BitserialShape& s, size_t outputs, size_t lanes);
+// kernel_planes: [outputs][w_bits][words] (Layout::kKernelPlanes of one group).
+void pack_weights(const BitserialShape& s, const uint32_t* kernel_planes, size_t outputs, size_t lanes,
+                  uint32_t* packed);
+
+// The activations of a block of output pixels, read in place through an indirection (no copy of
+// the receptive field): rows[t * pixels + m] is word 0 of activation plane 0 of kernel tap t for
+// pixel m; plane p of that tap is the tap_words words at rows[...] + p * plane_stride. A tap in the
+// padding points at zeros. taps * tap_words == BitserialShape::words.
+struct PatchRows {
+  const uint32_t* const* rows;
+  size_t taps;
+  size_t tap_words;
+  size_t plane_stride;
+};
+
+// acc[m * outputs + o] for pixel m < pixels (<= kMaxGemmPixels) and output o < outputs, from
+// weights packed by pack_weights with the table's weight_lanes.
+using BitserialGemmFn = void (*)(const BitserialShape& s, const PatchRows& a, size_t pixels,
+                                 const uint32_t* packed_weights, size_t outputs, int32_t* acc);
 
 // Thresholds in the form kernels use: every channel counts "sign * acc >= threshold" (decreasing
 // channels negated, constant channels as always/never-passed thresholds), laid out [level][channel]
@@ -52,12 +70,14 @@ using ThresholdPackFn = void (*)(const ThresholdArgs& t, const int32_t* acc, siz
 void threshold_pack_reference(const ThresholdArgs& t, const int32_t* acc, size_t first, size_t count, uint32_t* out,
                               size_t plane_words);
 
-// Largest pixel block an operator hands to one gemm call (sizes its scratch).
-constexpr size_t kMaxGemmPixels = 4;
+// Largest pixel block an operator hands to one gemm call (sizes its scratch). A multiple of every
+// pixel blocking the tables use (2, 3, 4, 6).
+constexpr size_t kMaxGemmPixels = 12;
 
 struct KernelTable {
   const char* isa;
   bool (*supported)();  // whether this CPU can run the table
+  size_t weight_lanes;  // the `lanes` its bitserial_gemm expects the weights packed with
   BitserialGemmFn bitserial_gemm;
   ThresholdPackFn threshold_pack;
 };

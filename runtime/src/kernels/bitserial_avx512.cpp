@@ -1,4 +1,4 @@
-// AVX-512 kernels: 512-bit AND + VPOPCNTQ (AVX512_VPOPCNTDQ), masked loads for the last words.
+// AVX-512 kernels: 16 output channels per vector, AND + VPOPCNTD (AVX512_VPOPCNTDQ), masked stores.
 #include <immintrin.h>
 
 #include "kernels/bitserial_simd.h"
@@ -8,21 +8,23 @@ namespace lowbit {
 namespace {
 
 struct Avx512 {
-  using Vec = __m512i;
-  using Acc = __m512i;  // 8 x 64-bit popcount sums
-  static constexpr size_t kWords = 16;
+  using Vec = __m512i;  // 16 output channels' words
+  static constexpr size_t kLanes = 16;
   static Vec load(const uint32_t* p) { return _mm512_loadu_si512(p); }
-  static Vec load_partial(const uint32_t* p, size_t n) {
-    return _mm512_maskz_loadu_epi32(static_cast<__mmask16>((1u << n) - 1u), p);
-  }
+  static Vec broadcast(const uint32_t* p) { return _mm512_set1_epi32(static_cast<int>(*p)); }
   static Vec and_(Vec a, Vec b) { return _mm512_and_si512(a, b); }
-  static Acc zero() { return _mm512_setzero_si512(); }
-  static Acc add_popcount(Acc acc, Vec x) { return _mm512_add_epi64(acc, _mm512_popcnt_epi64(x)); }
-  // Weight the plane pairs in vector lanes (counts < 2^31, coefficients small), then reduce once.
-  static int64_t combine(const Acc* acc, const int64_t* coef, int n) {
-    __m512i total = _mm512_setzero_si512();
-    for (int k = 0; k < n; ++k) total = _mm512_add_epi64(total, _mm512_mul_epi32(acc[k], _mm512_set1_epi64(coef[k])));
-    return _mm512_reduce_add_epi64(total);
+  // VPOPCNTD counts straight into int32 lanes: nothing to widen.
+  using Count = __m512i;
+  using Sum = __m512i;
+  static constexpr size_t kCountSteps = 0;
+  static constexpr int kAccumulators = 20;  // of 32 registers; the rest hold weights and a broadcast
+  static Count zero_count() { return _mm512_setzero_si512(); }
+  static Count add_popcount(Count c, Vec x) { return _mm512_add_epi32(c, _mm512_popcnt_epi32(x)); }
+  static Sum zero_sum() { return _mm512_setzero_si512(); }
+  static Sum widen(Sum s, Count c) { return _mm512_add_epi32(s, c); }
+  static Sum scale_add(Sum acc, Sum x, int32_t c) { return _mm512_add_epi32(acc, _mm512_mullo_epi32(x, _mm512_set1_epi32(c))); }
+  static void store(int32_t* dst, Sum x, int32_t add, size_t n) {
+    _mm512_mask_storeu_epi32(dst, static_cast<__mmask16>((1u << n) - 1u), _mm512_add_epi32(x, _mm512_set1_epi32(add)));
   }
 };
 
@@ -60,6 +62,6 @@ bool supported() {
 
 }  // namespace
 
-const KernelTable kAvx512Kernels{"avx512", supported, simd::gemm<Avx512>, threshold_pack_avx512};
+const KernelTable kAvx512Kernels{"avx512", supported, Avx512::kLanes, simd::gemm<Avx512>, threshold_pack_avx512};
 
 }  // namespace lowbit

@@ -1,4 +1,5 @@
-// NEON kernels (AArch64 and ARMv7): VCNT per byte, widened by pairwise adds into 64-bit lanes.
+// NEON kernels (AArch64 and ARMv7): 4 output channels per vector; VCNT per byte, accumulated in
+// bytes and widened to 32-bit lanes by pairwise adds every 31 steps (31 * 8 < 256).
 #include <arm_neon.h>
 
 #include "kernels/bitserial_simd.h"
@@ -9,29 +10,39 @@ namespace {
 
 struct Neon {
   using Vec = uint32x4_t;
-  using Acc = uint64x2_t;
-  static constexpr size_t kWords = 4;
+  static constexpr size_t kLanes = 4;
   static Vec load(const uint32_t* p) { return vld1q_u32(p); }
-  static Vec load_partial(const uint32_t* p, size_t n) {
-    uint32_t buf[4] = {0, 0, 0, 0};
-    for (size_t i = 0; i < n; ++i) buf[i] = p[i];
-    return vld1q_u32(buf);
-  }
+  static Vec broadcast(const uint32_t* p) { return vld1q_dup_u32(p); }
   static Vec and_(Vec a, Vec b) { return vandq_u32(a, b); }
-  static Acc zero() { return vdupq_n_u64(0); }
-  static Acc add_popcount(Acc acc, Vec x) {
-    return vpadalq_u32(acc, vpaddlq_u16(vpaddlq_u8(vcntq_u8(vreinterpretq_u8_u32(x)))));
+  using Count = uint8x16_t;
+  using Sum = uint32x4_t;  // int32 results, computed modulo 2^32
+  static constexpr size_t kCountSteps = 31;
+#if defined(__aarch64__)
+  static constexpr int kAccumulators = 24;  // of 32 registers
+#else
+  static constexpr int kAccumulators = 8;  // of 16 registers
+#endif
+  static Count zero_count() { return vdupq_n_u8(0); }
+  static Count add_popcount(Count c, Vec x) { return vaddq_u8(c, vcntq_u8(vreinterpretq_u8_u32(x))); }
+  static Sum zero_sum() { return vdupq_n_u32(0); }
+  static Sum widen(Sum s, Count c) { return vpadalq_u16(s, vpaddlq_u8(c)); }
+  static Sum scale_add(Sum acc, Sum x, int32_t c) { return vmlaq_n_u32(acc, x, static_cast<uint32_t>(c)); }
+  static void store(int32_t* dst, Sum x, int32_t add, size_t n) {
+    const int32x4_t v = vreinterpretq_s32_u32(vaddq_u32(x, vdupq_n_u32(static_cast<uint32_t>(add))));
+    if (n == kLanes) {
+      vst1q_s32(dst, v);
+      return;
+    }
+    int32_t lanes[kLanes];
+    vst1q_s32(lanes, v);
+    for (size_t i = 0; i < n; ++i) dst[i] = lanes[i];
   }
-  static int64_t total(Acc acc) {
-    return static_cast<int64_t>(vgetq_lane_u64(acc, 0) + vgetq_lane_u64(acc, 1));
-  }
-  static int64_t combine(const Acc* acc, const int64_t* coef, int n) { return simd::combine_by_reducing<Neon>(acc, coef, n); }
 };
 
 bool supported() { return true; }  // NEON is part of every target this file is built for
 
 }  // namespace
 
-const KernelTable kNeonKernels{"neon", supported, simd::gemm<Neon>, threshold_pack_reference};
+const KernelTable kNeonKernels{"neon", supported, Neon::kLanes, simd::gemm<Neon>, threshold_pack_reference};
 
 }  // namespace lowbit

@@ -13,38 +13,49 @@ BitserialShape BitserialShape::make(size_t words, QuantType activations, QuantTy
   return s;
 }
 
+size_t packed_weight_words(const BitserialShape& s, size_t outputs, size_t lanes) {
+  return (outputs + lanes - 1) / lanes * lanes * s.words * static_cast<size_t>(s.w_bits);
+}
+
+void pack_weights(const BitserialShape& s, const uint32_t* kernel_planes, size_t outputs, size_t lanes,
+                  uint32_t* packed) {
+  const size_t blocks = (outputs + lanes - 1) / lanes;
+  const size_t planes = static_cast<size_t>(s.w_bits);
+  for (size_t b = 0; b < blocks; ++b)
+    for (size_t k = 0; k < s.words; ++k)
+      for (size_t j = 0; j < planes; ++j)
+        for (size_t lane = 0; lane < lanes; ++lane) {
+          const size_t o = b * lanes + lane;
+          *packed++ = o < outputs ? kernel_planes[(o * planes + j) * s.words + k] : 0u;
+        }
+}
+
 namespace {
 
-int32_t popcount_and(const uint32_t* a, const uint32_t* b, size_t n) {
-  int32_t c = 0;
-  for (size_t i = 0; i < n; ++i) c += __builtin_popcount(a[i] & b[i]);
-  return c;
-}
-
-int32_t popcount(const uint32_t* a, size_t n) {
-  int32_t c = 0;
-  for (size_t i = 0; i < n; ++i) c += __builtin_popcount(a[i]);
-  return c;
-}
-
-void bitserial_gemm_reference(const BitserialShape& s, const uint32_t* patches, size_t pixels, const uint32_t* weights,
+// The plain twin: for each pixel and output, walk the taps through the indirection and sum
+// plane-pair popcounts with their weights, exactly as docs/quantization.md §4 writes it.
+void bitserial_gemm_reference(const BitserialShape& s, const PatchRows& a, size_t pixels, const uint32_t* packed_weights,
                               size_t outputs, int32_t* acc) {
-  for (size_t m = 0; m < pixels; ++m) {
-    const uint32_t* patch = patches + m * s.a_bits * s.words;
-    int32_t plane_popcount[kMaxBits];
-    for (int p = 0; p < s.a_bits; ++p) plane_popcount[p] = popcount(patch + p * s.words, s.words);
+  // Lanes of 1: packed weights are [output][k word][weight plane].
+  for (size_t m = 0; m < pixels; ++m)
     for (size_t o = 0; o < outputs; ++o) {
-      const uint32_t* w = weights + o * s.w_bits * s.words;
-      int32_t sum = 0;
-      for (int p = 0; p < s.a_bits; ++p) {
-        int32_t plane = s.w_offset * plane_popcount[p];
-        for (int j = 0; j < s.w_bits; ++j)
-          plane += s.w_weight[j] * popcount_and(w + j * s.words, patch + p * s.words, s.words);
-        sum += s.a_weight[p] * plane;
+      const uint32_t* w = packed_weights + o * s.words * static_cast<size_t>(s.w_bits);
+      int64_t sum = 0;
+      for (size_t t = 0; t < a.taps; ++t) {
+        const uint32_t* row = a.rows[t * pixels + m];
+        for (size_t i = 0; i < a.tap_words; ++i) {
+          const size_t k = t * a.tap_words + i;
+          for (int p = 0; p < s.a_bits; ++p) {
+            const uint32_t x = row[static_cast<size_t>(p) * a.plane_stride + i];
+            int64_t plane = static_cast<int64_t>(s.w_offset) * __builtin_popcount(x);
+            for (int j = 0; j < s.w_bits; ++j)
+              plane += static_cast<int64_t>(s.w_weight[j]) * __builtin_popcount(x & w[k * static_cast<size_t>(s.w_bits) + static_cast<size_t>(j)]);
+            sum += s.a_weight[p] * plane;
+          }
+        }
       }
-      acc[m * outputs + o] = sum;
+      acc[m * outputs + o] = static_cast<int32_t>(sum);
     }
-  }
 }
 
 bool always() { return true; }
@@ -65,7 +76,7 @@ void threshold_pack_reference(const ThresholdArgs& t, const int32_t* acc, size_t
 }
 
 const KernelTable& reference_kernels() {
-  static const KernelTable table{"reference", always, bitserial_gemm_reference, threshold_pack_reference};
+  static const KernelTable table{"reference", always, 1, bitserial_gemm_reference, threshold_pack_reference};
   return table;
 }
 

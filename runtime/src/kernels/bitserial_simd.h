@@ -1,118 +1,193 @@
-// The blocked bit-serial GEMM shared by every SIMD kernel table. Each ISA's translation unit
-// includes this with its own compiler flags and supplies a policy `P`:
+// The channel-vectorized bit-serial GEMM shared by every SIMD kernel table. Each ISA's translation
+// unit includes this with its own compiler flags and supplies a policy `P`:
 //
-//   using Vec, Acc;                      vector of words; vector of popcount accumulators
-//   static constexpr size_t kWords;      uint32 words per Vec
-//   static Vec load(const uint32_t* p);
-//   static Vec load_partial(const uint32_t* p, size_t n);   first n < kWords words, the rest 0
+//   using Vec;  static constexpr size_t kLanes;        a vector of kLanes 32-bit words
+//   static Vec load(const uint32_t* p);                kLanes words (one packed weight word of kLanes channels)
+//   static Vec broadcast(const uint32_t* p);           *p in every lane (one activation word)
 //   static Vec and_(Vec a, Vec b);
-//   static Acc zero();
-//   static Acc add_popcount(Acc acc, Vec x);                acc += popcount(x) per lane
-//   static int64_t combine(const Acc* acc, const int64_t* coef, int n);  sum_i coef[i] * total(acc[i])
+//   using Count;  static Count zero_count();  static Count add_popcount(Count c, Vec x);
+//   static constexpr size_t kCountSteps;               add_popcount steps a Count holds before it must
+//                                                      be widened; 0 = Count is already the int32 Sum
+//   using Sum;  static Sum zero_sum();  static Sum widen(Sum s, Count c);      int32 per lane (mod 2^32)
+//   static Sum scale_add(Sum acc, Sum x, int32_t c);   acc + c * x
+//   static void store(int32_t* dst, Sum x, int32_t add, size_t n);   first n lanes of x + add
+//   static constexpr int kAccumulators;                Counts that fit the register file with the rest
 //
-// Blocking: M pixels x N output channels share every weight and activation vector they load, and
-// all a_bits x w_bits plane pairs of a block advance together, so each loaded vector feeds several
-// AND+POPCNT+ADD chains. M and N are chosen so the accumulators (M*N*a_bits*w_bits) fit in registers.
+// Why vectorize over output channels: every lane of an accumulator is one output channel, so a
+// block ends without horizontal reductions, the reduction dimension needs no tail handling (any
+// number of 32-bit words), and the activation word of one pixel and plane is broadcast once for
+// all kLanes channels. The receptive field is read in place through PatchRows, never copied.
 #pragma once
 
+#include <algorithm>
+#include <initializer_list>
+
 #include "kernels/bitserial.h"
+
+// Loops over the block's compile-time extents must be unrolled completely, or the accumulators
+// live in memory instead of registers (GCC's -O2 does not unroll them on its own).
+#define LOWBIT_UNROLL _Pragma("GCC unroll 16")
 
 namespace lowbit {
 namespace simd {
 
-template <class P, int AB, int WB, int M, int N>
-void gemm_block(const BitserialShape& s, const uint32_t* patches, const uint32_t* weights, size_t outputs,
-                const int64_t* coef, const int64_t* offset_terms, int32_t* acc) {
-  using Vec = typename P::Vec;
-  using Acc = typename P::Acc;
-  const size_t words = s.words;
-  const size_t pixel_stride = static_cast<size_t>(AB) * words;
-  const size_t output_stride = static_cast<size_t>(WB) * words;
-  Acc c[M][N][AB * WB];
-  for (int m = 0; m < M; ++m)
-    for (int n = 0; n < N; ++n)
-      for (int k = 0; k < AB * WB; ++k) c[m][n][k] = P::zero();
+struct Blocking {
+  int pixels, blocks;  // M output pixels x N channel blocks
+};
 
-  auto step = [&](size_t i, auto load) {
-    Vec w[N][WB];
-    for (int n = 0; n < N; ++n)
-      for (int j = 0; j < WB; ++j) w[n][j] = load(weights + n * output_stride + j * words + i);
-    for (int m = 0; m < M; ++m)
-      for (int p = 0; p < AB; ++p) {
-        const Vec a = load(patches + m * pixel_stride + p * words + i);
-        for (int n = 0; n < N; ++n)
-          for (int j = 0; j < WB; ++j) c[m][n][p * WB + j] = P::add_popcount(c[m][n][p * WB + j], P::and_(w[n][j], a));
+// The block shape that fits the accumulator budget with the fewest loads per popcount: each step
+// loads N * w_bits weight vectors and broadcasts M * a_bits activation words for M*N*a*w popcounts.
+constexpr Blocking choose_blocking(int a_bits, int w_bits, int budget) {
+  Blocking best{1, 1};
+  double best_loads = 1e9;
+  for (int m : {1, 2, 3, 4, 6})  // each divides kMaxGemmPixels
+    for (int n = 1; n <= 4; ++n) {
+      const int pairs = m * n * a_bits * w_bits;
+      if (pairs > budget) continue;
+      const double loads = static_cast<double>(n * w_bits + m * a_bits) / pairs;
+      if (loads < best_loads) {
+        best = Blocking{m, n};
+        best_loads = loads;
       }
+    }
+  return best;
+}
+static_assert(kMaxGemmPixels % 12 == 0, "pixel blockings 1, 2, 3, 4 and 6 must divide the operator's pixel block");
+
+// M pixels (from m0) x N channel blocks (from block b0), all plane pairs advancing together.
+template <class P, int AB, int WB, int M, int N>
+void gemm_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size_t m0, const uint32_t* weights,
+                size_t b0, size_t outputs, const int32_t* pixel_offset, int32_t* acc) {
+  using Vec = typename P::Vec;
+  using Count = typename P::Count;
+  using Sum = typename P::Sum;
+  constexpr size_t L = P::kLanes;
+  const size_t block_words = s.words * WB * L;  // one channel block's packed weights
+  const uint32_t* block = weights + b0 * block_words;
+
+  Count count[M][AB][N][WB];
+  Sum sum[M][AB][N][WB];
+  auto for_each_pair = [](auto&& f) {
+    LOWBIT_UNROLL
+    for (int m = 0; m < M; ++m)
+      LOWBIT_UNROLL
+      for (int p = 0; p < AB; ++p)
+        LOWBIT_UNROLL
+        for (int n = 0; n < N; ++n)
+          LOWBIT_UNROLL
+          for (int j = 0; j < WB; ++j) f(m, p, n, j);
   };
-  size_t i = 0;
-  for (; i + P::kWords <= words; i += P::kWords) step(i, [](const uint32_t* p) { return P::load(p); });
-  if (i < words) {
-    const size_t rest = words - i;
-    step(i, [rest](const uint32_t* p) { return P::load_partial(p, rest); });
+  for_each_pair([&](int m, int p, int n, int j) {
+    count[m][p][n][j] = P::zero_count();
+    sum[m][p][n][j] = P::zero_sum();
+  });
+  auto widen_all = [&] {
+    for_each_pair([&](int m, int p, int n, int j) {
+      sum[m][p][n][j] = P::widen(sum[m][p][n][j], count[m][p][n][j]);
+      count[m][p][n][j] = P::zero_count();
+    });
+  };
+
+  size_t steps = 0;
+  for (size_t t = 0; t < a.taps; ++t) {
+    const uint32_t* row[M];
+    LOWBIT_UNROLL
+    for (int m = 0; m < M; ++m) row[m] = a.rows[t * pixels + m0 + static_cast<size_t>(m)];
+    const uint32_t* tap_weights = block + t * a.tap_words * WB * L;
+    for (size_t i = 0; i < a.tap_words; ++i) {
+      Vec w[N][WB];
+      LOWBIT_UNROLL
+      for (int n = 0; n < N; ++n)
+        LOWBIT_UNROLL
+        for (int j = 0; j < WB; ++j) w[n][j] = P::load(tap_weights + n * block_words + (i * WB + j) * L);
+      LOWBIT_UNROLL
+      for (int m = 0; m < M; ++m)
+        LOWBIT_UNROLL
+        for (int p = 0; p < AB; ++p) {
+          const Vec x = P::broadcast(row[m] + p * a.plane_stride + i);
+          LOWBIT_UNROLL
+          for (int n = 0; n < N; ++n)
+            LOWBIT_UNROLL
+            for (int j = 0; j < WB; ++j) count[m][p][n][j] = P::add_popcount(count[m][p][n][j], P::and_(w[n][j], x));
+        }
+      if constexpr (P::kCountSteps != 0) {
+        if (++steps == P::kCountSteps) {
+          widen_all();
+          steps = 0;
+        }
+      }
+    }
   }
+
+  LOWBIT_UNROLL
+
   for (int m = 0; m < M; ++m)
-    for (int n = 0; n < N; ++n)
-      acc[static_cast<size_t>(m) * outputs + static_cast<size_t>(n)] =
-          static_cast<int32_t>(P::combine(c[m][n], coef, AB * WB) + offset_terms[m]);
+    LOWBIT_UNROLL
+    for (int n = 0; n < N; ++n) {
+      Sum total = P::zero_sum();
+      LOWBIT_UNROLL
+      for (int p = 0; p < AB; ++p)
+        LOWBIT_UNROLL
+        for (int j = 0; j < WB; ++j) {
+          Sum pair;
+          if constexpr (P::kCountSteps != 0) pair = P::widen(sum[m][p][n][j], count[m][p][n][j]);
+          else pair = count[m][p][n][j];
+          total = P::scale_add(total, pair, s.a_weight[p] * s.w_weight[j]);
+        }
+      const size_t o = (b0 + static_cast<size_t>(n)) * L;
+      const size_t pixel = m0 + static_cast<size_t>(m);
+      P::store(acc + pixel * outputs + o, total, pixel_offset[pixel], std::min(L, outputs - o));
+    }
 }
 
-// All outputs for up to `pixels` pixels, in blocks of M pixels x N outputs (remainders 1 x 1).
+// Every channel block for M pixels: N blocks at a time, then one at a time.
+template <class P, int AB, int WB, int M, int N>
+void gemm_pixel_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size_t m0, const uint32_t* weights,
+                      size_t outputs, const int32_t* pixel_offset, int32_t* acc) {
+  const size_t blocks = (outputs + P::kLanes - 1) / P::kLanes;
+  size_t n = 0;
+  for (; n + N <= blocks; n += N) gemm_block<P, AB, WB, M, N>(s, a, pixels, m0, weights, n, outputs, pixel_offset, acc);
+  for (; n < blocks; ++n) gemm_block<P, AB, WB, M, 1>(s, a, pixels, m0, weights, n, outputs, pixel_offset, acc);
+}
+
+// All outputs for `pixels` pixels: blocks of M x N, remainders with one pixel and/or one block.
 template <class P, int AB, int WB>
-void gemm_planes(const BitserialShape& s, const uint32_t* patches, size_t pixels, const uint32_t* weights,
-                 size_t outputs, int32_t* acc) {
-  constexpr int kPairs = AB * WB;
-  constexpr int M = kPairs <= 2 ? 4 : 2;
-  constexpr int N = kPairs <= 4 ? 2 : 1;
-  int64_t coef[kPairs];
-  for (int p = 0; p < AB; ++p)
-    for (int j = 0; j < WB; ++j) coef[p * WB + j] = static_cast<int64_t>(s.a_weight[p]) * s.w_weight[j];
+void gemm_planes(const BitserialShape& s, const PatchRows& a, size_t pixels, const uint32_t* weights, size_t outputs,
+                 int32_t* acc) {
+  constexpr Blocking b = choose_blocking(AB, WB, P::kAccumulators);
   // The weight offset term (binary weights: -1 per lane) depends on the activations only.
-  int64_t offset_terms[kMaxGemmPixels] = {};
-  for (size_t m = 0; m < pixels; ++m)
-    for (int p = 0; p < AB; ++p) {
-      const uint32_t* plane = patches + (m * AB + static_cast<size_t>(p)) * s.words;
-      int64_t count = 0;
-      for (size_t i = 0; i < s.words; ++i) count += __builtin_popcount(plane[i]);
-      offset_terms[m] += static_cast<int64_t>(s.a_weight[p]) * s.w_offset * count;
+  int32_t pixel_offset[kMaxGemmPixels] = {};
+  if (s.w_offset != 0)
+    for (size_t m = 0; m < pixels; ++m) {
+      int32_t total = 0;
+      for (int p = 0; p < AB; ++p) {
+        int32_t count = 0;
+        for (size_t t = 0; t < a.taps; ++t) {
+          const uint32_t* plane = a.rows[t * pixels + m] + p * a.plane_stride;
+          for (size_t i = 0; i < a.tap_words; ++i) count += __builtin_popcount(plane[i]);
+        }
+        total += s.a_weight[p] * count;
+      }
+      pixel_offset[m] = s.w_offset * total;
     }
-  const size_t pixel_stride = static_cast<size_t>(AB) * s.words;
-  const size_t output_stride = static_cast<size_t>(WB) * s.words;
   size_t m = 0;
-  for (; m + M <= pixels; m += M) {
-    size_t o = 0;
-    for (; o + N <= outputs; o += N)
-      gemm_block<P, AB, WB, M, N>(s, patches + m * pixel_stride, weights + o * output_stride, outputs, coef,
-                                  offset_terms + m, acc + m * outputs + o);
-    for (; o < outputs; ++o)
-      gemm_block<P, AB, WB, M, 1>(s, patches + m * pixel_stride, weights + o * output_stride, outputs, coef,
-                                  offset_terms + m, acc + m * outputs + o);
-  }
-  for (; m < pixels; ++m)
-    for (size_t o = 0; o < outputs; ++o)
-      gemm_block<P, AB, WB, 1, 1>(s, patches + m * pixel_stride, weights + o * output_stride, outputs, coef,
-                                  offset_terms + m, acc + m * outputs + o);
+  for (; m + b.pixels <= pixels; m += b.pixels)
+    gemm_pixel_block<P, AB, WB, b.pixels, b.blocks>(s, a, pixels, m, weights, outputs, pixel_offset, acc);
+  for (; m < pixels; ++m) gemm_pixel_block<P, AB, WB, 1, b.blocks>(s, a, pixels, m, weights, outputs, pixel_offset, acc);
 }
 
 // Picks the instantiation for the layer's plane counts.
 template <class P>
-void gemm(const BitserialShape& s, const uint32_t* patches, size_t pixels, const uint32_t* weights, size_t outputs,
+void gemm(const BitserialShape& s, const PatchRows& a, size_t pixels, const uint32_t* weights, size_t outputs,
           int32_t* acc) {
-  using Fn = void (*)(const BitserialShape&, const uint32_t*, size_t, const uint32_t*, size_t, int32_t*);
+  using Fn = void (*)(const BitserialShape&, const PatchRows&, size_t, const uint32_t*, size_t, int32_t*);
   static constexpr Fn kTable[kMaxBits][kMaxBits] = {
       {gemm_planes<P, 1, 1>, gemm_planes<P, 1, 2>, gemm_planes<P, 1, 3>, gemm_planes<P, 1, 4>},
       {gemm_planes<P, 2, 1>, gemm_planes<P, 2, 2>, gemm_planes<P, 2, 3>, gemm_planes<P, 2, 4>},
       {gemm_planes<P, 3, 1>, gemm_planes<P, 3, 2>, gemm_planes<P, 3, 3>, gemm_planes<P, 3, 4>},
       {gemm_planes<P, 4, 1>, gemm_planes<P, 4, 2>, gemm_planes<P, 4, 3>, gemm_planes<P, 4, 4>},
   };
-  kTable[s.a_bits - 1][s.w_bits - 1](s, patches, pixels, weights, outputs, acc);
-}
-
-// The plain combine: reduce each accumulator, then weight it.
-template <class P>
-int64_t combine_by_reducing(const typename P::Acc* acc, const int64_t* coef, int n) {
-  int64_t total = 0;
-  for (int k = 0; k < n; ++k) total += coef[k] * P::total(acc[k]);
-  return total;
+  kTable[s.a_bits - 1][s.w_bits - 1](s, a, pixels, weights, outputs, acc);
 }
 
 }  // namespace simd

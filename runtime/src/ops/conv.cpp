@@ -260,31 +260,63 @@ bool infer_conv_family(const OpView& v, InferredOutput* out, std::string* err) {
 struct QuantizedLayer {
   ConvGeometry g;
   BitserialShape shape;
+  size_t taps;           // kh * kw
   size_t tap_words;      // words of one kernel tap (one group's channels)
-  size_t weight_stride;  // words of one output channel's weights
+  // Whether the receptive field is read in place: every group's channels start at a word boundary.
+  // Otherwise each pixel's patch is gathered (bit-shifted) into scratch first.
+  bool direct;
+  size_t packed_group_words;  // one group's weights as the kernel table packs them
+  int levels;                 // thresholds per channel for a code output, else 0
 };
 
 QuantizedLayer quantized_layer(const OpView& v) {
   QuantizedLayer q;
   q.g = geometry_of(v);
+  q.taps = static_cast<size_t>(q.g.kh * q.g.kw);
   q.tap_words = words_for(static_cast<size_t>(q.g.cg));
-  q.shape = BitserialShape::make(static_cast<size_t>(q.g.kh * q.g.kw) * q.tap_words, v.in[0]->quant, v.in[1]->quant);
-  q.weight_stride = q.shape.words * static_cast<size_t>(q.shape.w_bits);
+  q.shape = BitserialShape::make(q.taps * q.tap_words, v.in[0]->quant, v.in[1]->quant);
+  q.direct = q.g.groups == 1 || q.g.cg % static_cast<int64_t>(kWordBits) == 0;
+  q.packed_group_words = packed_weight_words(q.shape, static_cast<size_t>(q.g.og), kernels().weight_lanes);
+  q.levels = v.out[0]->dtype == DType::kCodes ? v.out[0]->quant.threshold_count() : 0;
   return q;
 }
 
-size_t quantized_scratch(const OpView& v) {
+// One worker's scratch: the indirection rows, a zero tap for the padding (direct) or the gathered
+// patches (otherwise), and the accumulators of one pixel block.
+struct QuantizedScratch {
+  size_t row_count, zero_words, patch_words, acc_words;
+
+  QuantizedScratch(const QuantizedLayer& q, const TensorDesc& x)
+      : row_count(kMaxGemmPixels * (q.direct ? q.taps : 1)),
+        zero_words(q.direct ? static_cast<size_t>(q.shape.a_bits - 1) * x.pixel_planes().words_per_plane() + q.tap_words : 0),
+        patch_words(q.direct ? 0 : kMaxGemmPixels * static_cast<size_t>(q.shape.a_bits) * q.shape.words),
+        acc_words(kMaxGemmPixels * static_cast<size_t>(q.g.og)) {}
+  size_t bytes() const { return row_count * sizeof(uint32_t*) + (zero_words + patch_words + acc_words) * 4; }
+  const uint32_t** rows(void* base) const { return static_cast<const uint32_t**>(base); }
+  uint32_t* zeros(void* base) const {
+    return reinterpret_cast<uint32_t*>(static_cast<uint8_t*>(base) + row_count * sizeof(uint32_t*));
+  }
+  uint32_t* patches(void* base) const { return zeros(base) + zero_words; }
+  int32_t* acc(void* base) const { return reinterpret_cast<int32_t*>(patches(base) + patch_words); }
+};
+
+size_t quantized_scratch(const OpView& v) { return QuantizedScratch(quantized_layer(v), *v.in[0]).bytes(); }
+
+// Prepared constants: every group's packed weights, then (code output) the thresholds in the
+// kernels' form: sign [O], thresholds [levels][O].
+size_t quantized_prepared_bytes(const OpView& v) {
   const QuantizedLayer q = quantized_layer(v);
-  const size_t thresholds = v.out[0]->dtype == DType::kCodes
-                                ? static_cast<size_t>(q.g.o) * (1 + static_cast<size_t>(v.out[0]->quant.threshold_count()))
-                                : 0;
-  return (kMaxGemmPixels * (q.shape.words * static_cast<size_t>(q.shape.a_bits) + static_cast<size_t>(q.g.og)) + thresholds) * 4;
+  const size_t thresholds = q.levels ? static_cast<size_t>(q.g.o) * (1 + static_cast<size_t>(q.levels)) : 0;
+  return (static_cast<size_t>(q.g.groups) * q.packed_group_words + thresholds) * 4;
 }
 
 // Rewrites the file's threshold table [O, 1 + levels] into the kernels' uniform form.
-ThresholdArgs prepare_thresholds(const TensorDesc& y, const int32_t* table, size_t channels, int32_t* sign,
-                                 int32_t* thresholds) {
-  const int levels = y.quant.threshold_count();
+ThresholdArgs threshold_args(const TensorDesc& y, size_t channels, const int32_t* sign) {
+  const int32_t offset = y.quant.kind == QuantKind::kBinary || y.quant.kind == QuantKind::kUnsigned ? 0 : y.quant.min_code();
+  return ThresholdArgs{sign, sign + channels, channels, y.quant.threshold_count(), offset, y.quant.bits};
+}
+
+void prepare_thresholds(const int32_t* table, size_t channels, int levels, int32_t* sign, int32_t* thresholds) {
   for (size_t o = 0; o < channels; ++o) {
     const int32_t* t = table + o * static_cast<size_t>(levels + 1);
     sign[o] = t[0] == kThresholdDecreasing ? -1 : 1;
@@ -296,8 +328,21 @@ ThresholdArgs prepare_thresholds(const TensorDesc& y, const int32_t* table, size
       thresholds[static_cast<size_t>(k) * channels + o] = u;
     }
   }
-  const int32_t offset = y.quant.kind == QuantKind::kBinary || y.quant.kind == QuantKind::kUnsigned ? 0 : y.quant.min_code();
-  return ThresholdArgs{sign, thresholds, channels, levels, offset, y.quant.bits};
+}
+
+void prepare_quantized(const OpView& v, void* prepared) {
+  const QuantizedLayer q = quantized_layer(v);
+  const uint32_t* weights = reinterpret_cast<const uint32_t*>(v.in[1]->data);
+  uint32_t* packed = static_cast<uint32_t*>(prepared);
+  const size_t group_weight_words = static_cast<size_t>(q.g.og) * q.shape.words * static_cast<size_t>(q.shape.w_bits);
+  for (int64_t group = 0; group < q.g.groups; ++group)
+    pack_weights(q.shape, weights + static_cast<size_t>(group) * group_weight_words, static_cast<size_t>(q.g.og),
+                 kernels().weight_lanes, packed + static_cast<size_t>(group) * q.packed_group_words);
+  if (q.levels) {
+    int32_t* sign = reinterpret_cast<int32_t*>(packed + static_cast<size_t>(q.g.groups) * q.packed_group_words);
+    prepare_thresholds(reinterpret_cast<const int32_t*>(v.in[2]->data), static_cast<size_t>(q.g.o), q.levels, sign,
+                       sign + q.g.o);
+  }
 }
 
 // Gathers one group's receptive field into patch [a_bits][kh][kw][tap_words]; padding stays zero.
@@ -321,41 +366,71 @@ void gather_patch(const QuantizedLayer& q, const TensorDesc& x, const uint32_t* 
   }
 }
 
+// Points rows[t * pixels + m] at tap t of pixel m's receptive field in the input, or at zeros.
+void point_rows(const QuantizedLayer& q, const TensorDesc& x, const uint32_t* xd, int64_t n, int64_t oy, int64_t ox0,
+                size_t pixels, int64_t group, const uint32_t* zeros, const uint32_t** rows) {
+  const ConvGeometry& g = q.g;
+  const PixelPlanes in = x.pixel_planes();
+  const size_t group_word = static_cast<size_t>(group) * q.tap_words;
+  for (int64_t ky = 0; ky < g.kh; ++ky) {
+    const int64_t iy = oy * g.sh - g.pt + ky * g.dh;
+    for (int64_t kx = 0; kx < g.kw; ++kx) {
+      const uint32_t** tap_rows = rows + static_cast<size_t>(ky * g.kw + kx) * pixels;
+      for (size_t m = 0; m < pixels; ++m) {
+        const int64_t ix = (ox0 + static_cast<int64_t>(m)) * g.sw - g.pl + kx * g.dw;
+        const bool inside = iy >= 0 && iy < g.ih && ix >= 0 && ix < g.iw;
+        tap_rows[m] = inside ? xd + in.plane_offset(static_cast<size_t>((n * g.ih + iy) * g.iw + ix), 0) + group_word : zeros;
+      }
+    }
+  }
+}
+
 void run_quantized(const OpRun& r, size_t begin, size_t end, void* scratch) {
   const QuantizedLayer q = quantized_layer(r.view);
   const ConvGeometry& g = q.g;
   const TensorDesc& x = *r.view.in[0];
   const TensorDesc& y = *r.view.out[0];
   const uint32_t* xd = r.input<uint32_t>(0);
-  const uint32_t* wd = r.input<uint32_t>(1);
-  const size_t patch_words = q.shape.words * static_cast<size_t>(q.shape.a_bits);
-  uint32_t* patches = static_cast<uint32_t*>(scratch);
-  int32_t* acc = reinterpret_cast<int32_t*>(patches + kMaxGemmPixels * patch_words);
+  const uint32_t* packed = static_cast<const uint32_t*>(r.prepared);
+  const QuantizedScratch layout(q, x);
+  const uint32_t** rows = layout.rows(scratch);
+  uint32_t* zeros = layout.zeros(scratch);
+  uint32_t* patches = layout.patches(scratch);
+  int32_t* acc = layout.acc(scratch);
   const KernelTable& k = kernels();
-  const bool codes_out = y.dtype == DType::kCodes;
-  const size_t out_pixel_words = codes_out ? y.pixel_planes().words_per_pixel() : static_cast<size_t>(g.o);
-  ThresholdArgs thresholds{};
-  if (codes_out) {
-    int32_t* sign = acc + kMaxGemmPixels * static_cast<size_t>(g.og);
-    thresholds = prepare_thresholds(y, r.input<int32_t>(2), static_cast<size_t>(g.o), sign, sign + g.o);
-  }
+  const size_t out_pixel_words = q.levels ? y.pixel_planes().words_per_pixel() : static_cast<size_t>(g.o);
+  const ThresholdArgs thresholds =
+      q.levels ? threshold_args(y, static_cast<size_t>(g.o),
+                                reinterpret_cast<const int32_t*>(packed + static_cast<size_t>(g.groups) * q.packed_group_words))
+               : ThresholdArgs{};
+  const size_t patch_words = static_cast<size_t>(q.shape.a_bits) * q.shape.words;
+  const PatchRows a = q.direct ? PatchRows{rows, q.taps, q.tap_words, x.pixel_planes().words_per_plane()}
+                               : PatchRows{rows, 1, q.shape.words, q.shape.words};
+  if (q.direct) std::memset(zeros, 0, (static_cast<size_t>(q.shape.a_bits - 1) * a.plane_stride + q.tap_words) * 4);
 
   for (size_t row = begin; row < end; ++row) {
     const int64_t n = static_cast<int64_t>(row) / g.oh, oy = static_cast<int64_t>(row) % g.oh;
     const size_t row_pixel = static_cast<size_t>((n * g.oh + oy) * g.ow);
-    if (codes_out) std::memset(r.output<uint32_t>() + row_pixel * out_pixel_words, 0, static_cast<size_t>(g.ow) * out_pixel_words * 4);
-    // A few neighbouring output pixels go through the gemm together so they share weight loads.
+    if (q.levels) std::memset(r.output<uint32_t>() + row_pixel * out_pixel_words, 0, static_cast<size_t>(g.ow) * out_pixel_words * 4);
+    // A block of neighbouring output pixels goes through the gemm together so they share weight loads.
     for (int64_t ox0 = 0; ox0 < g.ow; ox0 += static_cast<int64_t>(kMaxGemmPixels)) {
-      const int64_t pixels = std::min<int64_t>(static_cast<int64_t>(kMaxGemmPixels), g.ow - ox0);
+      const size_t pixels = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(kMaxGemmPixels), g.ow - ox0));
       for (int64_t group = 0; group < g.groups; ++group) {
-        for (int64_t m = 0; m < pixels; ++m) gather_patch(q, x, xd, n, oy, ox0 + m, group, patches + m * patch_words);
+        if (q.direct) {
+          point_rows(q, x, xd, n, oy, ox0, pixels, group, zeros, rows);
+        } else {
+          for (size_t m = 0; m < pixels; ++m) {
+            gather_patch(q, x, xd, n, oy, ox0 + static_cast<int64_t>(m), group, patches + m * patch_words);
+            rows[m] = patches + m * patch_words;
+          }
+        }
         const int64_t o0 = group * g.og;
-        k.bitserial_gemm(q.shape, patches, static_cast<size_t>(pixels), wd + static_cast<size_t>(o0) * q.weight_stride,
-             static_cast<size_t>(g.og), acc);
-        for (int64_t m = 0; m < pixels; ++m) {
-          const size_t out_pixel = row_pixel + static_cast<size_t>(ox0 + m);
-          const int32_t* pixel_acc = acc + m * g.og;
-          if (codes_out) {
+        k.bitserial_gemm(q.shape, a, pixels, packed + static_cast<size_t>(group) * q.packed_group_words,
+                         static_cast<size_t>(g.og), acc);
+        for (size_t m = 0; m < pixels; ++m) {
+          const size_t out_pixel = row_pixel + static_cast<size_t>(ox0) + m;
+          const int32_t* pixel_acc = acc + m * static_cast<size_t>(g.og);
+          if (q.levels) {
             k.threshold_pack(thresholds, pixel_acc, static_cast<size_t>(o0), static_cast<size_t>(g.og),
                              r.output<uint32_t>() + out_pixel * out_pixel_words, y.pixel_planes().words_per_plane());
             continue;
@@ -379,7 +454,8 @@ size_t batch_rows(const OpView& v) { return static_cast<size_t>(v.in[0]->dims[0]
 const OpTraits kConv2DTraits{"Conv2D", 2, 3, kConvAttrCount, 1, infer_conv_family, no_scratch, conv_rows, run_conv2d};
 const OpTraits kDenseTraits{"Dense", 2, 3, 1, 1, infer_conv_family, no_scratch, batch_rows, run_dense};
 const OpTraits kQConv2DTraits{"QConv2D", 3, 4, kActivation, 0, infer_conv_family, quantized_scratch, conv_rows,
-                              run_quantized};
-const OpTraits kQDenseTraits{"QDense", 3, 4, 0, 0, infer_conv_family, quantized_scratch, conv_rows, run_quantized};
+                              run_quantized, quantized_prepared_bytes, prepare_quantized};
+const OpTraits kQDenseTraits{"QDense", 3, 4, 0, 0, infer_conv_family, quantized_scratch, conv_rows, run_quantized,
+                             quantized_prepared_bytes, prepare_quantized};
 
 }  // namespace lowbit

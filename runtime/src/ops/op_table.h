@@ -24,6 +24,7 @@ struct OpRun {
   OpView view;
   const void* in_data[8];
   void* out_data;
+  const void* prepared;  // this op's constants derived at load (OpTraits::prepare), or nullptr
   template <typename T> const T* input(int i) const { return static_cast<const T*>(in_data[i]); }
   template <typename T> T* output() const { return static_cast<T*>(out_data); }
 };
@@ -49,6 +50,10 @@ struct OpTraits {
   // Independent units of work the executor may spread across threads (1 = run serially).
   size_t (*work_units)(const OpView& v);
   void (*run)(const OpRun& r, size_t begin, size_t end, void* scratch);
+  // Constants derived once at load rather than on every run (weights repacked for the chosen
+  // kernel table, thresholds in the kernels' form): their size, and the function writing them.
+  size_t (*prepared_bytes)(const OpView& v) = nullptr;
+  void (*prepare)(const OpView& v, void* prepared) = nullptr;
 };
 
 // nullptr for an unknown op type.
