@@ -46,7 +46,13 @@ struct DatasetConfig {
   int64_t train_limit = 0, val_limit = 0;  // 0 = all, else the first N of a seeded shuffle
   uint64_t seed = 0;
   std::vector<std::string> class_names;    // empty = the dataset's own (built-in names for
-                                           // Fashion-MNIST / MNIST / CIFAR-10, folder names)
+                                           // Fashion-MNIST / MNIST / CIFAR-10, folder names);
+                                           // idx/cifar10: as many as the dataset's classes;
+                                           // image_folder: the class folders, in label order
+  // image_folder only: "bilinear" / "nearest" resizes every image to resize_height x resize_width
+  // while loading (so folders of mixed sizes load); "none" needs one size per set.
+  std::string resize = "none";
+  int resize_height = 0, resize_width = 0;
 };
 
 struct Splits {
@@ -59,24 +65,29 @@ Splits load_dataset(const DatasetConfig& config);  // throws DataError
 // x = (pixel * scale - mean[c]) / std[c] in float32.
 struct Preprocess {
   int channels = 1;
-  int height = 32, width = 32;  // input_size, padding included
+  int height = 32, width = 32;  // input_size ([height, width] in JSON), padding included
   std::string resize = "none";  // "none" | "bilinear" | "nearest"
   int pad[4] = {0, 0, 0, 0};    // top, left, bottom, right
   int pad_value = 0;
   float scale = 1.0f / 255.0f;
   std::vector<float> mean{0.0f}, std{1.0f};
   std::string to_json() const;
-  static Preprocess from_json(const std::string& json);  // throws std::invalid_argument
+  // channels and input_size are required; absent keys keep the defaults above (mean 0 and std 1
+  // per channel). Throws std::invalid_argument naming the bad key.
+  static Preprocess from_json(const std::string& json);
 };
 
 // Applied in list order after the geometric pre-processing (resize/pad) and before the
-// normalisation, on float pixels in 0..255 units. Names and parameters:
-//   random_crop {padding}            pad by `padding` (pad_value), crop back at a random offset
-//   horizontal_flip {p}  vertical_flip {p}
-//   brightness {delta}               add U(-delta, delta) * 255
-//   contrast {delta}                 scale around the image mean by U(1-delta, 1+delta)
-//   random_erasing {p, area_min, area_max, ratio_min, ratio_max}   fill a random box with pad_value
-// Unknown names or parameters throw std::invalid_argument naming them.
+// normalisation, on float pixels in 0..255 units. Names and parameters (defaults):
+//   random_crop {padding (4)}        pad by `padding` (pad_value), crop back at a random offset
+//   horizontal_flip {p (0.5)}  vertical_flip {p (0.5)}
+//   brightness {delta (0.2)}         add U(-delta, delta) * 255, clamped to 0..255
+//   contrast {delta (0.2)}           scale around the mean of the input (padding included) by
+//                                    U(1-delta, 1+delta), clamped to 0..255
+//   random_erasing {p (0.5), area_min (0.02), area_max (0.33), ratio_min (0.3), ratio_max (3.3)}
+//                                    fill a random box with pad_value (area: fraction of the
+//                                    image; ratio: height / width, drawn log-uniform)
+// Unknown names or parameters, and values out of range, throw std::invalid_argument naming them.
 struct Augmentation {
   std::string name;
   std::map<std::string, double> params;
@@ -90,7 +101,9 @@ struct Batch {
 
 class BatchLoader {
  public:
-  // workers = 0 decodes on the calling thread.
+  // workers = 0 decodes on the calling thread. `set` is read, not copied: it must outlive the
+  // loader. Throws std::invalid_argument for a bad preprocess / augmentation / batch size, or a
+  // set the preprocess cannot map (resize "none" and another image size).
   BatchLoader(const ImageSet& set, const Preprocess& preprocess, std::vector<Augmentation> augmentations,
               int batch_size, bool shuffle, bool drop_last, uint64_t seed, int workers);
   ~BatchLoader();
@@ -98,7 +111,7 @@ class BatchLoader {
   BatchLoader& operator=(const BatchLoader&) = delete;
 
   int64_t batches_per_epoch() const;
-  void start_epoch(int64_t epoch);
+  void start_epoch(int64_t epoch);  // next() / skip() before any start_epoch start epoch 0
   void skip(int64_t batches);
   bool next(Batch& out);  // false at the end of the epoch
 
