@@ -41,7 +41,7 @@
 #include <thread>
 #include <vector>
 
-#include "kernels/bitserial.h"
+#include "kernels/kernel_table.h"
 #include "lowbit_models.h"
 #include "onednn_baseline.h"
 #include "popcount_peak.h"

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "quant_test_util.h"
-#include "kernels/bitserial.h"
+#include "kernels/kernel_table.h"
 #include "lowbit/packing.h"
 
 namespace {
@@ -123,7 +123,10 @@ std::vector<size_t> word_counts() {
 
 // Runs a table's gemm the way an operator does: weights packed for its lanes, activations through
 // scattered tap buffers (see the file comment).
-std::vector<int32_t> run_gemm(const lowbit::KernelTable& table, const KernelCase& k, std::mt19937& g) {
+// With `thresholds`, the gemm emits codes into `codes` ([pixel][plane][plane_words]) instead.
+std::vector<int32_t> run_gemm(const lowbit::KernelTable& table, const KernelCase& k, std::mt19937& g,
+                              const lowbit::ThresholdArgs* thresholds = nullptr, size_t first = 0,
+                              std::vector<uint32_t>* codes = nullptr, size_t plane_words = 0) {
   const BitserialShape s = BitserialShape::make(k.words, k.a, k.w);
   std::vector<uint32_t> packed(lowbit::packed_weight_words(s, k.outputs, table.weight_lanes));
   lowbit::pack_weights(s, k.weights.data(), k.outputs, table.weight_lanes, packed.data());
@@ -148,8 +151,10 @@ std::vector<int32_t> run_gemm(const lowbit::KernelTable& table, const KernelCase
       rows[t * k.pixels + m] = buffers.back().data();
     }
   std::vector<int32_t> acc(k.pixels * k.outputs + 1, 0x5a5a5a5a);  // one guard entry past the end
+  const lowbit::GemmOutput out{acc.data(), thresholds, first, codes ? codes->data() : nullptr,
+                               thresholds ? static_cast<size_t>(thresholds->bits) * plane_words : 0, plane_words};
   table.bitserial_gemm(s, lowbit::PatchRows{rows.data(), k.taps, tap_words, plane_stride}, k.pixels, packed.data(),
-                       k.outputs, acc.data());
+                       k.outputs, out);
   EXPECT_EQ(acc.back(), 0x5a5a5a5a) << "wrote past the last output";
   acc.pop_back();
   return acc;
@@ -214,43 +219,54 @@ TEST(BitserialKernel, EveryTableEqualsReferenceOnExtremes) {
             lowbit::pack_weights(s, weights.data(), 1, table->weight_lanes, packed.data());
             const uint32_t* row = patch.data();
             int32_t acc = 0;
-            table->bitserial_gemm(s, lowbit::PatchRows{&row, 1, words, words}, 1, packed.data(), 1, &acc);
+            table->bitserial_gemm(s, lowbit::PatchRows{&row, 1, words, words}, 1, packed.data(), 1,
+                                  lowbit::GemmOutput{&acc, nullptr, 0, nullptr, 0, 0});
             EXPECT_EQ(acc, static_cast<int32_t>(lanes) * ac * wc);
           }
 }
 
-TEST(ThresholdPack, EveryTableMatchesReferenceBitExactly) {
-  // Random accumulators, signs, thresholds (including the INT32_MIN / INT32_MAX "always" / "never"
-  // entries of constant channels), unaligned channel ranges and every output code type.
+TEST(BitserialKernel, EveryTableEmitsTheReferenceCodes) {
+  // The fused code output against threshold_pack_reference of the naive accumulators: random signs
+  // and thresholds near the accumulators (including the INT32_MIN / INT32_MAX "always" / "never"
+  // entries of constant channels), channel offsets that are not lane- or word-aligned, and every
+  // output code type.
   std::mt19937 g(77);
-  const std::vector<QuantType> outputs = {make_quant(QuantKind::kUnsigned, 1), make_quant(QuantKind::kUnsigned, 2),
-                                          make_quant(QuantKind::kUnsigned, 4), make_quant(QuantKind::kSigned, 3),
-                                          make_quant(QuantKind::kSignedNarrow, 2), make_quant(QuantKind::kBinary, 1)};
+  const std::vector<QuantType> code_types = {make_quant(QuantKind::kUnsigned, 1), make_quant(QuantKind::kUnsigned, 2),
+                                             make_quant(QuantKind::kUnsigned, 4), make_quant(QuantKind::kSigned, 3),
+                                             make_quant(QuantKind::kSignedNarrow, 2), make_quant(QuantKind::kBinary, 1)};
+  const std::vector<QuantType> weights = {make_quant(QuantKind::kBinary, 1), make_quant(QuantKind::kSigned, 2)};
   for (const lowbit::KernelTable* table : lowbit::available_kernels())
-    for (const QuantType q : outputs)
-      for (int it = 0; it < 40; ++it) {
-        const size_t channels = std::uniform_int_distribution<size_t>(1, 140)(g);
-        const size_t first = std::uniform_int_distribution<size_t>(0, channels - 1)(g);
-        const size_t count = std::uniform_int_distribution<size_t>(1, channels - first)(g);
-        const int levels = q.threshold_count();
-        std::vector<int32_t> sign(channels), thresholds(static_cast<size_t>(levels) * channels), acc(count);
-        std::uniform_int_distribution<int32_t> value(-300, 300);
-        for (int32_t& s : sign) s = g() & 1 ? 1 : -1;
-        for (int32_t& t : thresholds) {
-          const int roll = static_cast<int>(g() % 20);
-          t = roll == 0 ? INT32_MIN : roll == 1 ? INT32_MAX : value(g);
+    for (const QuantType q : code_types)
+      for (const QuantType w : weights)
+        for (int it = 0; it < 12; ++it) {
+          const size_t words = std::uniform_int_distribution<size_t>(1, 20)(g);
+          const size_t pixels = std::uniform_int_distribution<size_t>(1, lowbit::kMaxGemmPixels)(g);
+          const KernelCase k = make_case(g, make_quant(QuantKind::kUnsigned, 2), w, words, pixels, true);
+          const size_t first = std::uniform_int_distribution<size_t>(0, 40)(g);
+          const size_t channels = first + k.outputs + std::uniform_int_distribution<size_t>(0, 5)(g);
+          const int levels = q.threshold_count();
+          std::vector<int32_t> sign(channels), thresholds(static_cast<size_t>(levels) * channels);
+          std::uniform_int_distribution<int32_t> near(-80 * static_cast<int32_t>(words), 80 * static_cast<int32_t>(words));
+          for (int32_t& s : sign) s = g() & 1 ? 1 : -1;
+          for (int32_t& t : thresholds) {
+            const int roll = static_cast<int>(g() % 20);
+            t = roll == 0 ? INT32_MIN : roll == 1 ? INT32_MAX : near(g);
+          }
+          const int32_t offset = q.kind == QuantKind::kSigned || q.kind == QuantKind::kSignedNarrow ? q.min_code() : 0;
+          const lowbit::ThresholdArgs args{sign.data(), thresholds.data(), channels, levels, offset, q.bits};
+          const size_t plane_words = lowbit::words_for(channels) + 1;  // a spare word catches overruns
+          const size_t pixel_words = plane_words * static_cast<size_t>(q.bits);
+          std::vector<uint32_t> want(pixels * pixel_words, 0), got(pixels * pixel_words, 0);
+          for (size_t m = 0; m < pixels; ++m) {
+            std::vector<int32_t> acc(k.outputs);
+            for (size_t o = 0; o < k.outputs; ++o) acc[o] = static_cast<int32_t>(k.expected[m * k.outputs + o]);
+            lowbit::threshold_pack_reference(args, acc.data(), first, k.outputs, want.data() + m * pixel_words, plane_words);
+          }
+          run_gemm(*table, k, g, &args, first, &got, plane_words);
+          SCOPED_TRACE(std::string(table->isa) + " codes " + qname(q) + " weights " + qname(w) + " first " +
+                       std::to_string(first) + " outputs " + std::to_string(k.outputs) + " pixels " + std::to_string(pixels));
+          ASSERT_EQ(got, want);
         }
-        for (int32_t& a : acc) a = value(g);
-        const int32_t offset = q.kind == QuantKind::kSigned || q.kind == QuantKind::kSignedNarrow ? q.min_code() : 0;
-        const lowbit::ThresholdArgs args{sign.data(), thresholds.data(), channels, levels, offset, q.bits};
-        const size_t plane_words = lowbit::words_for(channels) + 1;  // a spare word catches overruns
-        std::vector<uint32_t> want(plane_words * q.bits, 0), got(plane_words * q.bits, 0);
-        lowbit::threshold_pack_reference(args, acc.data(), first, count, want.data(), plane_words);
-        table->threshold_pack(args, acc.data(), first, count, got.data(), plane_words);
-        SCOPED_TRACE(std::string(table->isa) + " " + qname(q) + " channels " + std::to_string(channels) + " first " +
-                     std::to_string(first) + " count " + std::to_string(count));
-        ASSERT_EQ(got, want);
-      }
 }
 
 TEST(BitserialKernel, ForcedIsaNameIsHonouredOnlyIfSupported) {

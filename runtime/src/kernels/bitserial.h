@@ -1,11 +1,9 @@
-// Bit-serial integer dot products: the microkernel interface behind every quantized conv and dense.
-// One dispatch point (`kernels()`) picks the implementation once per process; the reference
-// implementation is the twin every optimized variant is tested against bit-exactly.
+// Bit-serial integer dot products: the microkernel interface behind every quantized conv and dense
+// (the tables that implement it are in kernel_table.h).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
 #include "lowbit/packing.h"
 
@@ -45,11 +43,6 @@ struct PatchRows {
   size_t plane_stride;
 };
 
-// acc[m * outputs + o] for pixel m < pixels (<= kMaxGemmPixels) and output o < outputs, from
-// weights packed by pack_weights with the table's weight_lanes.
-using BitserialGemmFn = void (*)(const BitserialShape& s, const PatchRows& a, size_t pixels,
-                                 const uint32_t* packed_weights, size_t outputs, int32_t* acc);
-
 // Thresholds in the form kernels use: every channel counts "sign * acc >= threshold" (decreasing
 // channels negated, constant channels as always/never-passed thresholds), laid out [level][channel]
 // so consecutive channels' thresholds are contiguous. The bit pattern of a channel's code is
@@ -65,29 +58,28 @@ struct ThresholdArgs {
 
 // For channels [first, first + count): level from acc[c - first], code bits OR-ed into
 // out[p * plane_words + c / 32] at bit c % 32 (the words must start out zero for those lanes).
-using ThresholdPackFn = void (*)(const ThresholdArgs& t, const int32_t* acc, size_t first, size_t count,
-                                 uint32_t* out, size_t plane_words);
+// The plain twin of every table's fused code output.
 void threshold_pack_reference(const ThresholdArgs& t, const int32_t* acc, size_t first, size_t count, uint32_t* out,
                               size_t plane_words);
+
+// Where a gemm puts each pixel's results: the int32 accumulators acc[m * outputs + o], or, when
+// `thresholds` is set, the output codes straight into the packed output: gemm output o is channel
+// first + o of pixel m's planes at codes + m * pixel_words (see threshold_pack_reference).
+struct GemmOutput {
+  int32_t* acc;
+  const ThresholdArgs* thresholds;
+  size_t first;
+  uint32_t* codes;
+  size_t pixel_words, plane_words;
+};
+
+// Outputs o < outputs for pixel m < pixels (<= kMaxGemmPixels), from weights packed by
+// pack_weights with the table's weight_lanes.
+using BitserialGemmFn = void (*)(const BitserialShape& s, const PatchRows& a, size_t pixels,
+                                 const uint32_t* packed_weights, size_t outputs, const GemmOutput& out);
 
 // Largest pixel block an operator hands to one gemm call (sizes its scratch). A multiple of every
 // pixel blocking the tables use (2, 3, 4, 6).
 constexpr size_t kMaxGemmPixels = 12;
-
-struct KernelTable {
-  const char* isa;
-  bool (*supported)();  // whether this CPU can run the table
-  size_t weight_lanes;  // the `lanes` its bitserial_gemm expects the weights packed with
-  BitserialGemmFn bitserial_gemm;
-  ThresholdPackFn threshold_pack;
-};
-
-// The plain C++ kernels, the twin every optimized table is tested against.
-const KernelTable& reference_kernels();
-// The fastest supported table, chosen once (the single dispatch point). LOWBIT_ISA=<name> in the
-// environment forces a table by name, e.g. LOWBIT_ISA=reference, if this CPU supports it.
-const KernelTable& kernels();
-// Every table built into this binary that this CPU supports, reference first.
-std::vector<const KernelTable*> available_kernels();
 
 }  // namespace lowbit

@@ -11,6 +11,9 @@
 //   using Sum;  static Sum zero_sum();  static Sum widen(Sum s, Count c);      int32 per lane (mod 2^32)
 //   static Sum scale_add(Sum acc, Sum x, int32_t c);   acc + c * x
 //   static void store(int32_t* dst, Sum x, int32_t add, size_t n);   first n lanes of x + add
+//   static void emit_codes(const ThresholdArgs& t, Sum x, int32_t add, size_t first, size_t n,
+//                          uint32_t* codes, size_t plane_words);
+//                                                      threshold_pack_reference of the first n lanes of x + add
 //   static constexpr int kAccumulators;                Counts that fit the register file with the rest
 //
 // Why vectorize over output channels: every lane of an accumulator is one output channel, so a
@@ -57,7 +60,7 @@ static_assert(kMaxGemmPixels % 12 == 0, "pixel blockings 1, 2, 3, 4 and 6 must d
 // M pixels (from m0) x N channel blocks (from block b0), all plane pairs advancing together.
 template <class P, int AB, int WB, int M, int N>
 void gemm_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size_t m0, const uint32_t* weights,
-                size_t b0, size_t outputs, const int32_t* pixel_offset, int32_t* acc) {
+                size_t b0, size_t outputs, const GemmOutput& out) {
   using Vec = typename P::Vec;
   using Count = typename P::Count;
   using Sum = typename P::Sum;
@@ -88,6 +91,11 @@ void gemm_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size
     });
   };
 
+  // Binary weights (the only kind with an offset, always one plane) need each pixel's activation
+  // popcount per plane: counted here on the scalar units, beside the vector work, from the words
+  // the block broadcasts anyway.
+  constexpr bool kCountActivations = WB == 1;
+  int32_t activation_count[M][AB] = {};
   size_t steps = 0;
   for (size_t t = 0; t < a.taps; ++t) {
     const uint32_t* row[M];
@@ -104,7 +112,9 @@ void gemm_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size
       for (int m = 0; m < M; ++m)
         LOWBIT_UNROLL
         for (int p = 0; p < AB; ++p) {
-          const Vec x = P::broadcast(row[m] + p * a.plane_stride + i);
+          const uint32_t* word = row[m] + p * a.plane_stride + i;
+          if constexpr (kCountActivations) activation_count[m][p] += __builtin_popcount(*word);
+          const Vec x = P::broadcast(word);
           LOWBIT_UNROLL
           for (int n = 0; n < N; ++n)
             LOWBIT_UNROLL
@@ -120,8 +130,13 @@ void gemm_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size
   }
 
   LOWBIT_UNROLL
-
-  for (int m = 0; m < M; ++m)
+  for (int m = 0; m < M; ++m) {
+    int32_t offset = 0;
+    if constexpr (kCountActivations) {
+      LOWBIT_UNROLL
+      for (int p = 0; p < AB; ++p) offset += s.a_weight[p] * activation_count[m][p];
+      offset *= s.w_offset;
+    }
     LOWBIT_UNROLL
     for (int n = 0; n < N; ++n) {
       Sum total = P::zero_sum();
@@ -136,58 +151,59 @@ void gemm_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size
         }
       const size_t o = (b0 + static_cast<size_t>(n)) * L;
       const size_t pixel = m0 + static_cast<size_t>(m);
-      P::store(acc + pixel * outputs + o, total, pixel_offset[pixel], std::min(L, outputs - o));
+      const size_t valid = std::min(L, outputs - o);
+      // Codes are emitted from registers: the accumulators never travel through memory.
+      if (out.thresholds)
+        P::emit_codes(*out.thresholds, total, offset, out.first + o, valid, out.codes + pixel * out.pixel_words,
+                      out.plane_words);
+      else
+        P::store(out.acc + pixel * outputs + o, total, offset, valid);
     }
+  }
 }
 
 // Every channel block for M pixels: N blocks at a time, then one at a time.
 template <class P, int AB, int WB, int M, int N>
 void gemm_pixel_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size_t m0, const uint32_t* weights,
-                      size_t outputs, const int32_t* pixel_offset, int32_t* acc) {
+                      size_t outputs, const GemmOutput& out) {
   const size_t blocks = (outputs + P::kLanes - 1) / P::kLanes;
   size_t n = 0;
-  for (; n + N <= blocks; n += N) gemm_block<P, AB, WB, M, N>(s, a, pixels, m0, weights, n, outputs, pixel_offset, acc);
-  for (; n < blocks; ++n) gemm_block<P, AB, WB, M, 1>(s, a, pixels, m0, weights, n, outputs, pixel_offset, acc);
+  for (; n + N <= blocks; n += N) gemm_block<P, AB, WB, M, N>(s, a, pixels, m0, weights, n, outputs, out);
+  for (; n < blocks; ++n) gemm_block<P, AB, WB, M, 1>(s, a, pixels, m0, weights, n, outputs, out);
 }
 
 // All outputs for `pixels` pixels: blocks of M x N, remainders with one pixel and/or one block.
 template <class P, int AB, int WB>
 void gemm_planes(const BitserialShape& s, const PatchRows& a, size_t pixels, const uint32_t* weights, size_t outputs,
-                 int32_t* acc) {
+                 const GemmOutput& out) {
   constexpr Blocking b = choose_blocking(AB, WB, P::kAccumulators);
-  // The weight offset term (binary weights: -1 per lane) depends on the activations only.
-  int32_t pixel_offset[kMaxGemmPixels] = {};
-  if (s.w_offset != 0)
-    for (size_t m = 0; m < pixels; ++m) {
-      int32_t total = 0;
-      for (int p = 0; p < AB; ++p) {
-        int32_t count = 0;
-        for (size_t t = 0; t < a.taps; ++t) {
-          const uint32_t* plane = a.rows[t * pixels + m] + p * a.plane_stride;
-          for (size_t i = 0; i < a.tap_words; ++i) count += __builtin_popcount(plane[i]);
-        }
-        total += s.a_weight[p] * count;
-      }
-      pixel_offset[m] = s.w_offset * total;
-    }
   size_t m = 0;
   for (; m + b.pixels <= pixels; m += b.pixels)
-    gemm_pixel_block<P, AB, WB, b.pixels, b.blocks>(s, a, pixels, m, weights, outputs, pixel_offset, acc);
-  for (; m < pixels; ++m) gemm_pixel_block<P, AB, WB, 1, b.blocks>(s, a, pixels, m, weights, outputs, pixel_offset, acc);
+    gemm_pixel_block<P, AB, WB, b.pixels, b.blocks>(s, a, pixels, m, weights, outputs, out);
+  for (; m < pixels; ++m) gemm_pixel_block<P, AB, WB, 1, b.blocks>(s, a, pixels, m, weights, outputs, out);
 }
 
 // Picks the instantiation for the layer's plane counts.
 template <class P>
 void gemm(const BitserialShape& s, const PatchRows& a, size_t pixels, const uint32_t* weights, size_t outputs,
-          int32_t* acc) {
-  using Fn = void (*)(const BitserialShape&, const PatchRows&, size_t, const uint32_t*, size_t, int32_t*);
+          const GemmOutput& out) {
+  using Fn = void (*)(const BitserialShape&, const PatchRows&, size_t, const uint32_t*, size_t, const GemmOutput&);
   static constexpr Fn kTable[kMaxBits][kMaxBits] = {
       {gemm_planes<P, 1, 1>, gemm_planes<P, 1, 2>, gemm_planes<P, 1, 3>, gemm_planes<P, 1, 4>},
       {gemm_planes<P, 2, 1>, gemm_planes<P, 2, 2>, gemm_planes<P, 2, 3>, gemm_planes<P, 2, 4>},
       {gemm_planes<P, 3, 1>, gemm_planes<P, 3, 2>, gemm_planes<P, 3, 3>, gemm_planes<P, 3, 4>},
       {gemm_planes<P, 4, 1>, gemm_planes<P, 4, 2>, gemm_planes<P, 4, 3>, gemm_planes<P, 4, 4>},
   };
-  kTable[s.a_bits - 1][s.w_bits - 1](s, a, pixels, weights, outputs, acc);
+  kTable[s.a_bits - 1][s.w_bits - 1](s, a, pixels, weights, outputs, out);
+}
+
+// emit_codes for tables without a vector threshold unit: through memory to the reference.
+template <class P>
+void emit_codes_via_reference(const ThresholdArgs& t, typename P::Sum x, int32_t add, size_t first, size_t n,
+                              uint32_t* codes, size_t plane_words) {
+  int32_t acc[P::kLanes];
+  P::store(acc, x, add, n);
+  threshold_pack_reference(t, acc, first, n, codes, plane_words);
 }
 
 }  // namespace simd

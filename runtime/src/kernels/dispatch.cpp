@@ -2,8 +2,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "kernels/bitserial.h"
-#include "kernels/optimized.h"
+#include "kernels/kernel_table.h"
 
 namespace lowbit {
 

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "kernels/bitserial.h"
+#include "kernels/kernel_table.h"
 #include "ops/op_table.h"
 #include "ops/ops.h"
 
@@ -107,6 +107,34 @@ bool check_activation(const OpView& v, std::string* err) {
   return true;
 }
 
+// Points rows[t * pixels + m] at tap t of output pixel (n, oy, ox0 + m)'s receptive field in the
+// input (elements of T, pixel_stride per input pixel, the group's channels from channel_offset), or
+// at `zeros` where the tap falls into the padding.
+template <typename T>
+void point_rows(const ConvGeometry& g, const T* x, size_t pixel_stride, size_t channel_offset, int64_t n, int64_t oy,
+                int64_t ox0, size_t pixels, const T* zeros, const T** rows) {
+  const int64_t count = static_cast<int64_t>(pixels);
+  for (int64_t ky = 0; ky < g.kh; ++ky) {
+    const int64_t iy = oy * g.sh - g.pt + ky * g.dh;
+    for (int64_t kx = 0; kx < g.kw; ++kx) {
+      const T** tap_rows = rows + static_cast<size_t>(ky * g.kw + kx) * pixels;
+      // Pixels [lo, hi) of the block read inside the input: ix = ix0 + m * sw in [0, iw).
+      const int64_t ix0 = ox0 * g.sw - g.pl + kx * g.dw;
+      int64_t lo = 0, hi = 0;
+      if (iy >= 0 && iy < g.ih) {
+        lo = std::min(count, ix0 >= 0 ? 0 : (-ix0 + g.sw - 1) / g.sw);
+        hi = std::max(lo, std::min(count, ix0 >= g.iw ? 0 : (g.iw - ix0 + g.sw - 1) / g.sw));
+      }
+      for (int64_t m = 0; m < lo; ++m) tap_rows[m] = zeros;
+      if (lo < hi) {
+        const T* p = x + channel_offset + static_cast<size_t>((n * g.ih + iy) * g.iw + ix0 + lo * g.sw) * pixel_stride;
+        for (int64_t m = lo; m < hi; ++m, p += static_cast<size_t>(g.sw) * pixel_stride) tap_rows[m] = p;
+      }
+      for (int64_t m = hi; m < count; ++m) tap_rows[m] = zeros;
+    }
+  }
+}
+
 // ---- float ----
 
 bool infer_float_common(const OpView& v, const ConvGeometry& g, bool dense, InferredOutput* out, std::string* err) {
@@ -118,7 +146,7 @@ bool infer_float_common(const OpView& v, const ConvGeometry& g, bool dense, Infe
   return true;
 }
 
-float activate(float y, Activation act, float alpha) {
+float activate(float y, Activation act, float alpha) {  // Dense
   switch (act) {
     case Activation::kNone: return y;
     case Activation::kRelu: return y > 0.0f ? y : 0.0f;
@@ -127,33 +155,57 @@ float activate(float y, Activation act, float alpha) {
   return y;
 }
 
-void run_conv2d(const OpRun& r, size_t begin, size_t end, void*) {
+// Conv2D runs as a float GEMM over output channels (kernels().float_gemm) on weights packed at load:
+// prepared = every group's packed weights. Scratch: the indirection rows and a zero tap.
+size_t float_conv_k(const ConvGeometry& g) { return static_cast<size_t>(g.kh * g.kw * g.cg); }
+size_t float_conv_group_floats(const ConvGeometry& g) {
+  return packed_float_weight_count(static_cast<size_t>(g.og), float_conv_k(g), kernels().float_lanes);
+}
+
+size_t conv2d_prepared_bytes(const OpView& v) {
+  const ConvGeometry g = geometry_of(v);
+  return static_cast<size_t>(g.groups) * float_conv_group_floats(g) * sizeof(float);
+}
+
+void prepare_conv2d(const OpView& v, void* prepared) {
+  const ConvGeometry g = geometry_of(v);
+  const float* w = reinterpret_cast<const float*>(v.in[1]->data);
+  float* packed = static_cast<float*>(prepared);
+  const size_t k = float_conv_k(g), og = static_cast<size_t>(g.og);
+  for (int64_t group = 0; group < g.groups; ++group)
+    pack_float_weights(w + static_cast<size_t>(group) * og * k, og, k, kernels().float_lanes,
+                       packed + static_cast<size_t>(group) * float_conv_group_floats(g));
+}
+
+size_t conv2d_scratch(const OpView& v) {
+  const ConvGeometry g = geometry_of(v);
+  return kMaxGemmPixels * static_cast<size_t>(g.kh * g.kw) * sizeof(float*) + static_cast<size_t>(g.cg) * sizeof(float);
+}
+
+void run_conv2d(const OpRun& r, size_t begin, size_t end, void* scratch) {
   const ConvGeometry g = geometry_of(r.view);
   const float* x = r.input<float>(0);
-  const float* w = r.input<float>(1);
   const float* bias = r.input<float>(2);
   float* y = r.output<float>();
+  const float* packed = static_cast<const float*>(r.prepared);
+  const float** rows = static_cast<const float**>(scratch);
+  float* zeros = reinterpret_cast<float*>(rows + kMaxGemmPixels * static_cast<size_t>(g.kh * g.kw));
+  std::fill(zeros, zeros + g.cg, 0.0f);
+  const KernelTable& k = kernels();
+  const FloatRows a{rows, static_cast<size_t>(g.kh * g.kw), static_cast<size_t>(g.cg)};
   const Activation act = static_cast<Activation>(r.view.attr(kActivation));
-  const float alpha = r.view.fattr(0);
   for (size_t row = begin; row < end; ++row) {
     const int64_t n = static_cast<int64_t>(row) / g.oh, oy = static_cast<int64_t>(row) % g.oh;
-    for (int64_t ox = 0; ox < g.ow; ++ox) {
-      float* out = y + ((n * g.oh + oy) * g.ow + ox) * g.o;
-      for (int64_t o = 0; o < g.o; ++o) {
-        const int64_t group = o / g.og;
-        float sum = bias ? bias[o] : 0.0f;
-        for (int64_t ky = 0; ky < g.kh; ++ky) {
-          const int64_t iy = oy * g.sh - g.pt + ky * g.dh;
-          if (iy < 0 || iy >= g.ih) continue;
-          for (int64_t kx = 0; kx < g.kw; ++kx) {
-            const int64_t ix = ox * g.sw - g.pl + kx * g.dw;
-            if (ix < 0 || ix >= g.iw) continue;
-            const float* xp = x + ((n * g.ih + iy) * g.iw + ix) * g.c + group * g.cg;
-            const float* wp = w + ((o * g.kh + ky) * g.kw + kx) * g.cg;
-            for (int64_t ci = 0; ci < g.cg; ++ci) sum += xp[ci] * wp[ci];
-          }
-        }
-        out[o] = activate(sum, act, alpha);
+    const size_t row_pixel = static_cast<size_t>((n * g.oh + oy) * g.ow);
+    for (int64_t ox0 = 0; ox0 < g.ow; ox0 += static_cast<int64_t>(kMaxGemmPixels)) {
+      const size_t pixels = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(kMaxGemmPixels), g.ow - ox0));
+      for (int64_t group = 0; group < g.groups; ++group) {
+        const size_t o0 = static_cast<size_t>(group * g.og);
+        point_rows(g, x, static_cast<size_t>(g.c), static_cast<size_t>(group * g.cg), n, oy, ox0, pixels,
+                   static_cast<const float*>(zeros), rows);
+        const FloatEpilogue e{bias ? bias + o0 : nullptr, act, r.view.fattr(0)};
+        k.float_gemm(a, pixels, packed + static_cast<size_t>(group) * float_conv_group_floats(g), static_cast<size_t>(g.og),
+                     e, y + (row_pixel + static_cast<size_t>(ox0)) * static_cast<size_t>(g.o) + o0, static_cast<size_t>(g.o));
       }
     }
   }
@@ -290,7 +342,7 @@ struct QuantizedScratch {
       : row_count(kMaxGemmPixels * (q.direct ? q.taps : 1)),
         zero_words(q.direct ? static_cast<size_t>(q.shape.a_bits - 1) * x.pixel_planes().words_per_plane() + q.tap_words : 0),
         patch_words(q.direct ? 0 : kMaxGemmPixels * static_cast<size_t>(q.shape.a_bits) * q.shape.words),
-        acc_words(kMaxGemmPixels * static_cast<size_t>(q.g.og)) {}
+        acc_words(q.levels ? 0 : kMaxGemmPixels * static_cast<size_t>(q.g.og)) {}  // codes leave the gemm packed
   size_t bytes() const { return row_count * sizeof(uint32_t*) + (zero_words + patch_words + acc_words) * 4; }
   const uint32_t** rows(void* base) const { return static_cast<const uint32_t**>(base); }
   uint32_t* zeros(void* base) const {
@@ -366,25 +418,6 @@ void gather_patch(const QuantizedLayer& q, const TensorDesc& x, const uint32_t* 
   }
 }
 
-// Points rows[t * pixels + m] at tap t of pixel m's receptive field in the input, or at zeros.
-void point_rows(const QuantizedLayer& q, const TensorDesc& x, const uint32_t* xd, int64_t n, int64_t oy, int64_t ox0,
-                size_t pixels, int64_t group, const uint32_t* zeros, const uint32_t** rows) {
-  const ConvGeometry& g = q.g;
-  const PixelPlanes in = x.pixel_planes();
-  const size_t group_word = static_cast<size_t>(group) * q.tap_words;
-  for (int64_t ky = 0; ky < g.kh; ++ky) {
-    const int64_t iy = oy * g.sh - g.pt + ky * g.dh;
-    for (int64_t kx = 0; kx < g.kw; ++kx) {
-      const uint32_t** tap_rows = rows + static_cast<size_t>(ky * g.kw + kx) * pixels;
-      for (size_t m = 0; m < pixels; ++m) {
-        const int64_t ix = (ox0 + static_cast<int64_t>(m)) * g.sw - g.pl + kx * g.dw;
-        const bool inside = iy >= 0 && iy < g.ih && ix >= 0 && ix < g.iw;
-        tap_rows[m] = inside ? xd + in.plane_offset(static_cast<size_t>((n * g.ih + iy) * g.iw + ix), 0) + group_word : zeros;
-      }
-    }
-  }
-}
-
 void run_quantized(const OpRun& r, size_t begin, size_t end, void* scratch) {
   const QuantizedLayer q = quantized_layer(r.view);
   const ConvGeometry& g = q.g;
@@ -417,7 +450,8 @@ void run_quantized(const OpRun& r, size_t begin, size_t end, void* scratch) {
       const size_t pixels = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(kMaxGemmPixels), g.ow - ox0));
       for (int64_t group = 0; group < g.groups; ++group) {
         if (q.direct) {
-          point_rows(q, x, xd, n, oy, ox0, pixels, group, zeros, rows);
+          point_rows(g, xd, x.pixel_planes().words_per_pixel(), static_cast<size_t>(group) * q.tap_words, n, oy, ox0,
+                     pixels, zeros, rows);
         } else {
           for (size_t m = 0; m < pixels; ++m) {
             gather_patch(q, x, xd, n, oy, ox0 + static_cast<int64_t>(m), group, patches + m * patch_words);
@@ -425,19 +459,21 @@ void run_quantized(const OpRun& r, size_t begin, size_t end, void* scratch) {
           }
         }
         const int64_t o0 = group * g.og;
-        k.bitserial_gemm(q.shape, a, pixels, packed + static_cast<size_t>(group) * q.packed_group_words,
-                         static_cast<size_t>(g.og), acc);
+        const uint32_t* group_weights = packed + static_cast<size_t>(group) * q.packed_group_words;
+        const size_t block_pixel = row_pixel + static_cast<size_t>(ox0);
+        if (q.levels) {
+          const GemmOutput codes{nullptr, &thresholds, static_cast<size_t>(o0),
+                                 r.output<uint32_t>() + block_pixel * out_pixel_words, out_pixel_words,
+                                 y.pixel_planes().words_per_plane()};
+          k.bitserial_gemm(q.shape, a, pixels, group_weights, static_cast<size_t>(g.og), codes);
+          continue;
+        }
+        k.bitserial_gemm(q.shape, a, pixels, group_weights, static_cast<size_t>(g.og), GemmOutput{acc, nullptr, 0, nullptr, 0, 0});
+        const float* scale = r.input<float>(2);
+        const float* bias = r.input<float>(3);
         for (size_t m = 0; m < pixels; ++m) {
-          const size_t out_pixel = row_pixel + static_cast<size_t>(ox0) + m;
           const int32_t* pixel_acc = acc + m * static_cast<size_t>(g.og);
-          if (q.levels) {
-            k.threshold_pack(thresholds, pixel_acc, static_cast<size_t>(o0), static_cast<size_t>(g.og),
-                             r.output<uint32_t>() + out_pixel * out_pixel_words, y.pixel_planes().words_per_plane());
-            continue;
-          }
-          const float* scale = r.input<float>(2);
-          const float* bias = r.input<float>(3);
-          float* out = r.output<float>() + out_pixel * out_pixel_words;
+          float* out = r.output<float>() + (block_pixel + m) * out_pixel_words;
           for (int64_t i = 0; i < g.og; ++i)
             out[o0 + i] = scale[o0 + i] * static_cast<float>(pixel_acc[i]) + (bias ? bias[o0 + i] : 0.0f);
         }
@@ -451,7 +487,8 @@ size_t batch_rows(const OpView& v) { return static_cast<size_t>(v.in[0]->dims[0]
 
 }  // namespace
 
-const OpTraits kConv2DTraits{"Conv2D", 2, 3, kConvAttrCount, 1, infer_conv_family, no_scratch, conv_rows, run_conv2d};
+const OpTraits kConv2DTraits{"Conv2D", 2, 3, kConvAttrCount, 1, infer_conv_family, conv2d_scratch, conv_rows, run_conv2d,
+                             conv2d_prepared_bytes, prepare_conv2d};
 const OpTraits kDenseTraits{"Dense", 2, 3, 1, 1, infer_conv_family, no_scratch, batch_rows, run_dense};
 const OpTraits kQConv2DTraits{"QConv2D", 3, 4, kActivation, 0, infer_conv_family, quantized_scratch, conv_rows,
                               run_quantized, quantized_prepared_bytes, prepare_quantized};

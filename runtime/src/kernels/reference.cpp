@@ -1,4 +1,4 @@
-#include "kernels/bitserial.h"
+#include "kernels/kernel_table.h"
 
 namespace lowbit {
 
@@ -30,12 +30,26 @@ void pack_weights(const BitserialShape& s, const uint32_t* kernel_planes, size_t
         }
 }
 
+size_t packed_float_weight_count(size_t outputs, size_t k, size_t lanes) {
+  return (outputs + lanes - 1) / lanes * lanes * k;
+}
+
+void pack_float_weights(const float* weights, size_t outputs, size_t k, size_t lanes, float* packed) {
+  const size_t blocks = (outputs + lanes - 1) / lanes;
+  for (size_t b = 0; b < blocks; ++b)
+    for (size_t i = 0; i < k; ++i)
+      for (size_t lane = 0; lane < lanes; ++lane) {
+        const size_t o = b * lanes + lane;
+        *packed++ = o < outputs ? weights[o * k + i] : 0.0f;
+      }
+}
+
 namespace {
 
 // The plain twin: for each pixel and output, walk the taps through the indirection and sum
 // plane-pair popcounts with their weights, exactly as docs/quantization.md §4 writes it.
 void bitserial_gemm_reference(const BitserialShape& s, const PatchRows& a, size_t pixels, const uint32_t* packed_weights,
-                              size_t outputs, int32_t* acc) {
+                              size_t outputs, const GemmOutput& out) {
   // Lanes of 1: packed weights are [output][k word][weight plane].
   for (size_t m = 0; m < pixels; ++m)
     for (size_t o = 0; o < outputs; ++o) {
@@ -54,7 +68,29 @@ void bitserial_gemm_reference(const BitserialShape& s, const PatchRows& a, size_
           }
         }
       }
-      acc[m * outputs + o] = static_cast<int32_t>(sum);
+      const int32_t value = static_cast<int32_t>(sum);
+      if (out.thresholds)
+        threshold_pack_reference(*out.thresholds, &value, out.first + o, 1, out.codes + m * out.pixel_words, out.plane_words);
+      else
+        out.acc[m * outputs + o] = value;
+    }
+}
+
+// The plain float twin (lanes of 1: packed weights are [output][k]).
+void float_gemm_reference(const FloatRows& a, size_t pixels, const float* packed_weights, size_t outputs,
+                          const FloatEpilogue& e, float* out, size_t out_stride) {
+  const size_t k = a.taps * a.channels;
+  for (size_t m = 0; m < pixels; ++m)
+    for (size_t o = 0; o < outputs; ++o) {
+      float sum = e.bias ? e.bias[o] : 0.0f;
+      for (size_t t = 0; t < a.taps; ++t) {
+        const float* x = a.rows[t * pixels + m];
+        const float* w = packed_weights + o * k + t * a.channels;
+        for (size_t c = 0; c < a.channels; ++c) sum += x[c] * w[c];
+      }
+      if (e.activation == Activation::kRelu) sum = sum > 0.0f ? sum : 0.0f;
+      else if (e.activation == Activation::kLeakyRelu) sum = sum > 0.0f ? sum : e.alpha * sum;
+      out[m * out_stride + o] = sum;
     }
 }
 
@@ -76,7 +112,7 @@ void threshold_pack_reference(const ThresholdArgs& t, const int32_t* acc, size_t
 }
 
 const KernelTable& reference_kernels() {
-  static const KernelTable table{"reference", always, 1, bitserial_gemm_reference, threshold_pack_reference};
+  static const KernelTable table{"reference", always, 1, bitserial_gemm_reference, 1, float_gemm_reference};
   return table;
 }
 

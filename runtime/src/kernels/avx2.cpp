@@ -1,9 +1,11 @@
-// AVX2 kernels: 8 output channels per vector; popcount per byte by nibble lookup (VPSHUFB),
-// accumulated in bytes and widened to int32 lanes every 31 steps (31 * 8 < 256).
+// AVX2 kernels: 8 output channels per vector. Bit-serial popcount per byte by nibble lookup
+// (VPSHUFB), accumulated in bytes and widened to int32 lanes every 31 steps (31 * 8 < 256);
+// float multiply + add (no FMA: results must equal the reference bit for bit).
 #include <immintrin.h>
 
 #include "kernels/bitserial_simd.h"
-#include "kernels/optimized.h"
+#include "kernels/float_simd.h"
+#include "kernels/kernel_table.h"
 
 namespace lowbit {
 namespace {
@@ -38,12 +40,34 @@ struct Avx2 {
     const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane);
     _mm256_maskstore_epi32(dst, mask, _mm256_add_epi32(x, _mm256_set1_epi32(add)));
   }
+  static void emit_codes(const ThresholdArgs& t, Sum x, int32_t add, size_t first, size_t n, uint32_t* codes,
+                         size_t plane_words) {
+    simd::emit_codes_via_reference<Avx2>(t, x, add, first, n, codes, plane_words);
+  }
+};
+
+struct Avx2Float {
+  using Vec = __m256;
+  static constexpr size_t kLanes = 8;
+  static constexpr int kAccumulators = 8;
+  static __m256i mask(size_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static Vec load(const float* p) { return _mm256_loadu_ps(p); }
+  static Vec load_partial(const float* p, size_t n) { return _mm256_maskload_ps(p, mask(n)); }
+  static Vec broadcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static Vec zero() { return _mm256_setzero_ps(); }
+  static Vec set1(float v) { return _mm256_set1_ps(v); }
+  static Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
+  static Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
+  static Vec positive_or(Vec y, Vec other) { return _mm256_blendv_ps(other, y, _mm256_cmp_ps(y, zero(), _CMP_GT_OQ)); }
+  static void store(float* p, Vec v, size_t n) { _mm256_maskstore_ps(p, mask(n), v); }
 };
 
 bool supported() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt"); }
 
 }  // namespace
 
-const KernelTable kAvx2Kernels{"avx2", supported, Avx2::kLanes, simd::gemm<Avx2>, threshold_pack_reference};
+const KernelTable kAvx2Kernels{"avx2", supported, Avx2::kLanes, simd::gemm<Avx2>, Avx2Float::kLanes, simd::float_gemm<Avx2Float>};
 
 }  // namespace lowbit

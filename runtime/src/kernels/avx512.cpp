@@ -1,0 +1,80 @@
+// AVX-512 kernels: 16 output channels per vector; bit-serial AND + VPOPCNTD (AVX512_VPOPCNTDQ),
+// float multiply + add; masked loads and stores for the last channels.
+#include <immintrin.h>
+
+#include "kernels/bitserial_simd.h"
+#include "kernels/float_simd.h"
+#include "kernels/kernel_table.h"
+
+namespace lowbit {
+namespace {
+
+struct Avx512 {
+  using Vec = __m512i;  // 16 output channels' words
+  static constexpr size_t kLanes = 16;
+  static Vec load(const uint32_t* p) { return _mm512_loadu_si512(p); }
+  static Vec broadcast(const uint32_t* p) { return _mm512_set1_epi32(static_cast<int>(*p)); }
+  static Vec and_(Vec a, Vec b) { return _mm512_and_si512(a, b); }
+  // VPOPCNTD counts straight into int32 lanes: nothing to widen.
+  using Count = __m512i;
+  using Sum = __m512i;
+  static constexpr size_t kCountSteps = 0;
+  static constexpr int kAccumulators = 20;  // of 32 registers; the rest hold weights and a broadcast
+  static Count zero_count() { return _mm512_setzero_si512(); }
+  static Count add_popcount(Count c, Vec x) { return _mm512_add_epi32(c, _mm512_popcnt_epi32(x)); }
+  static Sum zero_sum() { return _mm512_setzero_si512(); }
+  static Sum widen(Sum s, Count c) { return _mm512_add_epi32(s, c); }
+  static Sum scale_add(Sum acc, Sum x, int32_t c) { return _mm512_add_epi32(acc, _mm512_mullo_epi32(x, _mm512_set1_epi32(c))); }
+  static void store(int32_t* dst, Sum x, int32_t add, size_t n) {
+    _mm512_mask_storeu_epi32(dst, lanes(n), _mm512_add_epi32(x, _mm512_set1_epi32(add)));
+  }
+  // 16 channels at once: compare against every threshold row, then one mask per code bit plane.
+  static void emit_codes(const ThresholdArgs& t, Sum acc, int32_t add, size_t c, size_t n, uint32_t* codes,
+                         size_t plane_words) {
+    const __mmask16 valid = lanes(n);
+    const __m512i x = _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(valid, t.sign + c), _mm512_add_epi32(acc, _mm512_set1_epi32(add)));
+    __m512i level = _mm512_setzero_si512();
+    for (int k = 0; k < t.levels; ++k) {
+      const __m512i th = _mm512_maskz_loadu_epi32(valid, t.thresholds + static_cast<size_t>(k) * t.channels + c);
+      level = _mm512_mask_add_epi32(level, _mm512_cmpge_epi32_mask(x, th), level, _mm512_set1_epi32(1));
+    }
+    const __m512i pattern =
+        _mm512_and_si512(_mm512_add_epi32(level, _mm512_set1_epi32(t.pattern_offset)), _mm512_set1_epi32((1 << t.bits) - 1));
+    for (int p = 0; p < t.bits; ++p) {
+      const uint64_t bits = static_cast<uint64_t>(_mm512_mask_test_epi32_mask(valid, pattern, _mm512_set1_epi32(1 << p)))
+                            << (c % kWordBits);
+      uint32_t* word = codes + static_cast<size_t>(p) * plane_words + c / kWordBits;
+      word[0] |= static_cast<uint32_t>(bits);
+      if (bits >> kWordBits) word[1] |= static_cast<uint32_t>(bits >> kWordBits);
+    }
+  }
+  static __mmask16 lanes(size_t n) { return static_cast<__mmask16>(n >= 16 ? 0xFFFFu : (1u << n) - 1u); }
+};
+
+struct Avx512Float {
+  using Vec = __m512;
+  static constexpr size_t kLanes = 16;
+  static constexpr int kAccumulators = 24;
+  static __mmask16 lanes(size_t n) { return static_cast<__mmask16>(n >= 16 ? 0xFFFFu : (1u << n) - 1u); }
+  static Vec load(const float* p) { return _mm512_loadu_ps(p); }
+  static Vec load_partial(const float* p, size_t n) { return _mm512_maskz_loadu_ps(lanes(n), p); }
+  static Vec broadcast(const float* p) { return _mm512_set1_ps(*p); }
+  static Vec zero() { return _mm512_setzero_ps(); }
+  static Vec set1(float v) { return _mm512_set1_ps(v); }
+  static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+  static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
+  static Vec positive_or(Vec y, Vec other) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(y, zero(), _CMP_GT_OQ), other, y); }
+  static void store(float* p, Vec v, size_t n) { _mm512_mask_storeu_ps(p, lanes(n), v); }
+};
+
+bool supported() {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vpopcntdq");
+}
+
+}  // namespace
+
+const KernelTable kAvx512Kernels{"avx512", supported, Avx512::kLanes, simd::gemm<Avx512>, Avx512Float::kLanes,
+                                 simd::float_gemm<Avx512Float>};
+
+}  // namespace lowbit

@@ -1,0 +1,50 @@
+// The kernel tables: one per instruction set, each a set of named microkernels with a plain C++
+// twin in the reference table. One dispatch point (`kernels()`) picks the table once per process.
+#pragma once
+
+#include <vector>
+
+#include "kernels/bitserial.h"
+#include "kernels/float_gemm.h"
+
+namespace lowbit {
+
+struct KernelTable {
+  const char* isa;
+  bool (*supported)();  // whether this CPU can run the table
+  size_t weight_lanes;  // the `lanes` its bitserial_gemm expects the weights packed with
+  BitserialGemmFn bitserial_gemm;
+  size_t float_lanes;   // the `lanes` its float_gemm expects the weights packed with
+  FloatGemmFn float_gemm;
+};
+
+// The plain C++ kernels, the twin every optimized table is tested against.
+const KernelTable& reference_kernels();
+// The fastest supported table, chosen once (the single dispatch point). LOWBIT_ISA=<name> in the
+// environment forces a table by name, e.g. LOWBIT_ISA=reference, if this CPU supports it.
+const KernelTable& kernels();
+// Every table built into this binary that this CPU supports, reference first.
+std::vector<const KernelTable*> available_kernels();
+
+// The optimized tables compiled into this build, slowest to fastest. Each lives in its own
+// translation unit built with its ISA's flags; only its supported() check runs on every CPU.
+#if defined(__x86_64__)
+extern const KernelTable kAvx2Kernels;
+extern const KernelTable kAvx512Kernels;
+#endif
+#if defined(__ARM_NEON)
+extern const KernelTable kNeonKernels;
+#endif
+
+inline std::vector<const KernelTable*> optimized_kernel_tables() {
+  return {
+#if defined(__x86_64__)
+      &kAvx2Kernels, &kAvx512Kernels,
+#endif
+#if defined(__ARM_NEON)
+      &kNeonKernels,
+#endif
+  };
+}
+
+}  // namespace lowbit

@@ -1,0 +1,81 @@
+// NEON kernels (AArch64 and ARMv7): 4 output channels per vector. Bit-serial VCNT per byte,
+// accumulated in bytes and widened to 32-bit lanes by pairwise adds every 31 steps (31 * 8 < 256);
+// float multiply + add (separate instructions, never VFMA/VMLA, so results match the reference).
+#include <arm_neon.h>
+
+#include "kernels/bitserial_simd.h"
+#include "kernels/float_simd.h"
+#include "kernels/kernel_table.h"
+
+namespace lowbit {
+namespace {
+
+struct Neon {
+  using Vec = uint32x4_t;
+  static constexpr size_t kLanes = 4;
+  static Vec load(const uint32_t* p) { return vld1q_u32(p); }
+  static Vec broadcast(const uint32_t* p) { return vld1q_dup_u32(p); }
+  static Vec and_(Vec a, Vec b) { return vandq_u32(a, b); }
+  using Count = uint8x16_t;
+  using Sum = uint32x4_t;  // int32 results, computed modulo 2^32
+  static constexpr size_t kCountSteps = 31;
+#if defined(__aarch64__)
+  static constexpr int kAccumulators = 24;  // of 32 registers
+#else
+  static constexpr int kAccumulators = 8;  // of 16 registers
+#endif
+  static Count zero_count() { return vdupq_n_u8(0); }
+  static Count add_popcount(Count c, Vec x) { return vaddq_u8(c, vcntq_u8(vreinterpretq_u8_u32(x))); }
+  static Sum zero_sum() { return vdupq_n_u32(0); }
+  static Sum widen(Sum s, Count c) { return vpadalq_u16(s, vpaddlq_u8(c)); }
+  static Sum scale_add(Sum acc, Sum x, int32_t c) { return vmlaq_n_u32(acc, x, static_cast<uint32_t>(c)); }
+  static void store(int32_t* dst, Sum x, int32_t add, size_t n) {
+    const int32x4_t v = vreinterpretq_s32_u32(vaddq_u32(x, vdupq_n_u32(static_cast<uint32_t>(add))));
+    if (n == kLanes) {
+      vst1q_s32(dst, v);
+      return;
+    }
+    int32_t lanes[kLanes];
+    vst1q_s32(lanes, v);
+    for (size_t i = 0; i < n; ++i) dst[i] = lanes[i];
+  }
+  static void emit_codes(const ThresholdArgs& t, Sum x, int32_t add, size_t first, size_t n, uint32_t* codes,
+                         size_t plane_words) {
+    simd::emit_codes_via_reference<Neon>(t, x, add, first, n, codes, plane_words);
+  }
+};
+
+struct NeonFloat {
+  using Vec = float32x4_t;
+  static constexpr size_t kLanes = 4;
+  static constexpr int kAccumulators = Neon::kAccumulators;
+  static Vec load(const float* p) { return vld1q_f32(p); }
+  static Vec load_partial(const float* p, size_t n) {
+    float lanes[kLanes] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (size_t i = 0; i < n && i < kLanes; ++i) lanes[i] = p[i];
+    return vld1q_f32(lanes);
+  }
+  static Vec broadcast(const float* p) { return vld1q_dup_f32(p); }
+  static Vec zero() { return vdupq_n_f32(0.0f); }
+  static Vec set1(float v) { return vdupq_n_f32(v); }
+  static Vec add(Vec a, Vec b) { return vaddq_f32(a, b); }
+  static Vec mul(Vec a, Vec b) { return vmulq_f32(a, b); }
+  static Vec positive_or(Vec y, Vec other) { return vbslq_f32(vcgtq_f32(y, zero()), y, other); }
+  static void store(float* p, Vec v, size_t n) {
+    if (n >= kLanes) {
+      vst1q_f32(p, v);
+      return;
+    }
+    float lanes[kLanes];
+    vst1q_f32(lanes, v);
+    for (size_t i = 0; i < n; ++i) p[i] = lanes[i];
+  }
+};
+
+bool supported() { return true; }  // NEON is part of every target this file is built for
+
+}  // namespace
+
+const KernelTable kNeonKernels{"neon", supported, Neon::kLanes, simd::gemm<Neon>, NeonFloat::kLanes, simd::float_gemm<NeonFloat>};
+
+}  // namespace lowbit
