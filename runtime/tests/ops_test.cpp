@@ -605,12 +605,12 @@ std::string pool_str(const PoolParams& p) {
 
 void pool_cases(uint32_t seed, bool is_max) {
   Rng r(seed);
-  for (int it = 0; it < 40; ++it) {
+  for (int it = 0; it < 120; ++it) {
     int h, w;
     const PoolParams p = random_pool(r, &h, &w);
     const Dims xd = {r.uni(1, 2), h, w, random_channels(r)};
     const bool codes = r.chance(0.6);
-    const QuantType q = random_act_quant(r);
+    const QuantType q = is_max ? random_any_quant(r) : random_act_quant(r);  // binary codes have a max, no mean
     SCOPED_TRACE("case " + std::to_string(it) + ": x " + dims_str(xd) + " " + pool_str(p) +
                  (codes ? " codes " + qname(q) : " float"));
     ModelBuilder b;

@@ -1,4 +1,5 @@
 // Element-wise float ops, per-channel affine (folded BatchNorm), and the float <-> code boundary.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -152,13 +153,19 @@ void run_quantize(const OpRun& r, size_t begin, size_t end, void*) {
   const size_t c = planes.channels;
   const QuantType q = y.quant;
   const Rounding rounding = static_cast<Rounding>(r.view.attr(0));
+  const size_t words = planes.words_per_plane();
+  // A word of 32 channels at a time: the planes are assembled in registers and stored once.
   for (size_t pixel = begin; pixel < end; ++pixel) {
     const float* x = r.input<float>(0) + pixel * c;
     uint32_t* out = r.output<uint32_t>() + pixel * planes.words_per_pixel();
-    std::memset(out, 0, planes.words_per_pixel() * 4);
-    for (size_t i = 0; i < c; ++i) {
-      const int32_t code = quantize_value(x[i], y.scale, q, rounding);
-      write_code(out, planes.words_per_plane(), i, q, code);
+    for (size_t w = 0; w < words; ++w) {
+      uint32_t plane[kMaxBits] = {};
+      const size_t first = w * kWordBits, count = std::min<size_t>(kWordBits, c - first);
+      for (size_t i = 0; i < count; ++i) {
+        const uint32_t pattern = q.code_to_bits(quantize_value(x[first + i], y.scale, q, rounding));
+        for (int p = 0; p < q.bits; ++p) plane[p] |= ((pattern >> p) & 1u) << i;
+      }
+      for (int p = 0; p < q.bits; ++p) out[static_cast<size_t>(p) * words + w] = plane[p];
     }
   }
 }

@@ -73,10 +73,58 @@ struct PixelReader {
   }
 };
 
+// Largest window max_pool_codes handles (larger ones take the per-channel path).
+constexpr size_t kMaxPoolWindow = 64;
+
 // floor((2*sum + count) / (2*count)): the mean rounded half up, also for negative sums.
 int64_t mean_half_up(int64_t sum, int64_t count) {
   const int64_t num = 2 * sum + count, den = 2 * count;
   return num >= 0 ? num / den : -((-num + den - 1) / den);
+}
+
+// Max pooling straight on packed codes, 32 channels per word: the maximum is decided plane by
+// plane from the top, keeping for each window element whether its higher planes equal the
+// maximum's so far. Two's-complement kinds compare with the sign plane inverted; binary codes
+// (bit 1 = +1) order like unsigned ones. Padding lanes (all bits 0) stay 0.
+void max_pool_codes(const PoolGeometry& g, const TensorDesc& x, const uint32_t* xd, uint32_t* yd, size_t row) {
+  const PixelPlanes planes = x.pixel_planes();
+  const size_t words = planes.words_per_plane(), pixel_words = planes.words_per_pixel();
+  const int top = x.quant.bits - 1;
+  const bool two_complement = x.quant.kind == QuantKind::kSigned || x.quant.kind == QuantKind::kSignedNarrow;
+  const int64_t n = static_cast<int64_t>(row) / g.oh, oy = static_cast<int64_t>(row) % g.oh;
+  const uint32_t* window[kMaxPoolWindow];
+  for (int64_t ox = 0; ox < g.ow; ++ox) {
+    size_t count = 0;
+    for (int64_t ky = 0; ky < g.kh; ++ky) {
+      const int64_t iy = oy * g.sh - g.pt + ky;
+      if (iy < 0 || iy >= g.ih) continue;
+      for (int64_t kx = 0; kx < g.kw; ++kx) {
+        const int64_t ix = ox * g.sw - g.pl + kx;
+        if (ix >= 0 && ix < g.iw) window[count++] = xd + static_cast<size_t>((n * g.ih + iy) * g.iw + ix) * pixel_words;
+      }
+    }
+    uint32_t* out = yd + static_cast<size_t>((n * g.oh + oy) * g.ow + ox) * pixel_words;
+    for (size_t w = 0; w < words; ++w) {
+      uint32_t result[kMaxBits] = {};  // in compare order: sign plane inverted
+      for (int p = top; p >= 0; --p) {
+        const uint32_t flip = two_complement && p == top ? ~0u : 0u;
+        uint32_t any = 0;
+        for (size_t i = 0; i < count; ++i) {
+          uint32_t equal_above = ~0u;
+          for (int q = top; q > p; --q) {
+            const uint32_t flip_q = two_complement && q == top ? ~0u : 0u;
+            equal_above &= ~((window[i][static_cast<size_t>(q) * words + w] ^ flip_q) ^ result[q]);
+          }
+          any |= equal_above & (window[i][static_cast<size_t>(p) * words + w] ^ flip);
+        }
+        result[p] = any;
+      }
+      for (int p = 0; p <= top; ++p) out[static_cast<size_t>(p) * words + w] = result[p] ^ (two_complement && p == top ? ~0u : 0u);
+    }
+    // The inverted sign plane turned padding lanes' zeros into ones: clear them again.
+    if (two_complement && x.last_dim() % kWordBits)
+      out[static_cast<size_t>(top) * words + words - 1] &= (1u << (x.last_dim() % kWordBits)) - 1u;
+  }
 }
 
 template <bool kMax>
@@ -87,6 +135,10 @@ void run_pool(const OpRun& r, size_t begin, size_t end, void*) {
   const PixelReader in{x, r.in_data[0]};
   const bool codes = x.dtype == DType::kCodes;
   const PixelPlanes out_planes = y.pixel_planes();
+  if (kMax && codes && g.kh * g.kw <= static_cast<int64_t>(kMaxPoolWindow)) {
+    for (size_t row = begin; row < end; ++row) max_pool_codes(g, x, r.input<uint32_t>(0), r.output<uint32_t>(), row);
+    return;
+  }
   for (size_t row = begin; row < end; ++row) {
     const int64_t n = static_cast<int64_t>(row) / g.oh, oy = static_cast<int64_t>(row) % g.oh;
     for (int64_t ox = 0; ox < g.ow; ++ox) {
