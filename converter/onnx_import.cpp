@@ -14,7 +14,27 @@
 namespace lowbit::converter {
 namespace {
 
-constexpr uint64_t kMaxConstantElements = uint64_t{1} << 30;
+// Constants are held as doubles; this caps one at 2 GiB. Activations follow the runtime's limits.
+constexpr uint64_t kMaxConstantElements = uint64_t{1} << 28;
+constexpr int64_t kMaxDim = int64_t{1} << 24;
+constexpr uint64_t kMaxElements = uint64_t{1} << 31;
+
+// Names go into messages and the runtime model, which rejects control characters: replace them.
+void clean(std::string* name) {
+  for (char& c : *name)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = '?';
+}
+
+void clean_names(onnx::GraphProto* g) {
+  for (onnx::ValueInfoProto& v : *g->mutable_input()) clean(v.mutable_name());
+  for (onnx::ValueInfoProto& v : *g->mutable_output()) clean(v.mutable_name());
+  for (onnx::TensorProto& t : *g->mutable_initializer()) clean(t.mutable_name());
+  for (onnx::NodeProto& n : *g->mutable_node()) {
+    for (std::string* s : {n.mutable_name(), n.mutable_op_type(), n.mutable_domain()}) clean(s);
+    for (std::string& s : *n.mutable_input()) clean(&s);
+    for (std::string& s : *n.mutable_output()) clean(&s);
+  }
+}
 
 ElemType elem_type_of(int32_t data_type) {
   switch (data_type) {
@@ -218,6 +238,12 @@ class Importer {
       else throw ConvertError("input '" + in.name() + "' dim " + std::to_string(k) + " has no fixed size");
     }
     if (v.dims.empty()) throw ConvertError("input '" + in.name() + "' has no shape");
+    uint64_t count = 1;
+    for (int64_t d : v.dims) {
+      if (d > kMaxDim) throw ConvertError("input '" + in.name() + "' has a dim of " + std::to_string(d));
+      count *= static_cast<uint64_t>(d);
+      if (count > kMaxElements) throw ConvertError("input '" + in.name() + "' is too large");
+    }
     v.shape_known = true;
     g_.inputs.push_back(id);
   }
@@ -274,6 +300,7 @@ Graph import_onnx_bytes(const std::string& bytes, const std::string& source, con
   if (bytes.empty()) throw ConvertError("the file is empty");
   if (!model.ParseFromString(bytes)) throw ConvertError("not a valid ONNX model (truncated or corrupt protobuf)");
   if (!model.has_graph() || model.graph().node_size() == 0) throw ConvertError("not an ONNX model (no graph)");
+  clean_names(model.mutable_graph());
   return Importer(model, source, options).run();
 }
 
