@@ -19,7 +19,7 @@ struct Avx2 {
   using Count = __m256i;  // 32 byte counters
   using Sum = __m256i;    // 8 x int32
   static constexpr size_t kCountSteps = 31;
-  static constexpr int kAccumulators = 8;  // of 16 registers; weights, a broadcast and two constants
+  static constexpr int kAccumulators = 6;  // x2 with their int32 sums, of 16 registers; + weights, constants
   static Count zero_count() { return _mm256_setzero_si256(); }
   static Count add_popcount(Count c, Vec x) {
     const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
@@ -49,7 +49,7 @@ struct Avx2 {
 struct Avx2Float {
   using Vec = __m256;
   static constexpr size_t kLanes = 8;
-  static constexpr int kAccumulators = 8;
+  static constexpr int kAccumulators = 8;  // of 16 registers; + weights and a broadcast
   static __m256i mask(size_t n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   }

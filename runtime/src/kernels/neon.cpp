@@ -19,10 +19,11 @@ struct Neon {
   using Count = uint8x16_t;
   using Sum = uint32x4_t;  // int32 results, computed modulo 2^32
   static constexpr size_t kCountSteps = 31;
+  // Byte counters and their int32 sums both stay in registers, beside the weights and a broadcast.
 #if defined(__aarch64__)
-  static constexpr int kAccumulators = 24;  // of 32 registers
+  static constexpr int kAccumulators = 12;  // of 32 registers
 #else
-  static constexpr int kAccumulators = 8;  // of 16 registers
+  static constexpr int kAccumulators = 6;  // of 16 registers
 #endif
   static Count zero_count() { return vdupq_n_u8(0); }
   static Count add_popcount(Count c, Vec x) { return vaddq_u8(c, vcntq_u8(vreinterpretq_u8_u32(x))); }
@@ -48,7 +49,11 @@ struct Neon {
 struct NeonFloat {
   using Vec = float32x4_t;
   static constexpr size_t kLanes = 4;
-  static constexpr int kAccumulators = Neon::kAccumulators;
+#if defined(__aarch64__)
+  static constexpr int kAccumulators = 24;  // of 32 registers
+#else
+  static constexpr int kAccumulators = 8;  // of 16 registers
+#endif
   static Vec load(const float* p) { return vld1q_f32(p); }
   static Vec load_partial(const float* p, size_t n) {
     float lanes[kLanes] = {0.0f, 0.0f, 0.0f, 0.0f};
