@@ -38,7 +38,8 @@ void add_cli_commands(CLI::App& app) {
   convert->add_option("MODEL", args->model, "ONNX model file")->required();
   convert->add_option("--out", args->out, "Output directory (model.lbm, meta.yaml)")->required();
   convert->add_option("--targets", args->targets, "Device packages to build: x86_64,aarch64,armv7 (not yet supported)")
-      ->delimiter(',');
+      ->delimiter(',')
+      ->check(CLI::IsMember({"x86_64", "aarch64", "armv7"}));
   convert->add_flag("--emit-c", args->emit_c, "Also write a self-contained C source tree (not yet supported)");
   convert->callback([args] { run_convert(*args); });
 }

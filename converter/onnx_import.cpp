@@ -299,7 +299,8 @@ Graph import_onnx_bytes(const std::string& bytes, const std::string& source, con
   onnx::ModelProto model;
   if (bytes.empty()) throw ConvertError("the file is empty");
   if (!model.ParseFromString(bytes)) throw ConvertError("not a valid ONNX model (truncated or corrupt protobuf)");
-  if (!model.has_graph() || model.graph().node_size() == 0) throw ConvertError("not an ONNX model (no graph)");
+  if (!model.has_graph()) throw ConvertError("not an ONNX model (no graph)");
+  if (model.graph().node_size() == 0) throw ConvertError("the graph has no nodes");
   clean_names(model.mutable_graph());
   return Importer(model, source, options).run();
 }
