@@ -2,8 +2,6 @@
 // docs/quantization.md: clamp x/scale (float32 division) to the code range, then round exactly.
 #pragma once
 
-#include <cmath>
-
 #include "lowbit/packing.h"
 
 namespace lowbit {
@@ -14,12 +12,13 @@ inline int32_t quantize_value(float x, float scale, QuantType q, Rounding roundi
   float t = x / scale;
   const float lo = static_cast<float>(q.min_code()), hi = static_cast<float>(q.max_code());
   t = t < lo ? lo : (t > hi ? hi : t);
-  const float fl = std::floor(t);
-  const float frac = t - fl;  // exact: t and floor(t) are within 1 of each other
-  if (frac < 0.5f) return static_cast<int32_t>(fl);
-  if (frac > 0.5f) return static_cast<int32_t>(fl) + 1;
-  const bool even = std::fmod(fl, 2.0f) == 0.0f;
-  return static_cast<int32_t>(fl) + (rounding == Rounding::kHalfEven && even ? 0 : 1);
+  // floor by integer conversion (t is within the small code range): no libm call on the hot path.
+  int32_t fl = static_cast<int32_t>(t);
+  if (static_cast<float>(fl) > t) --fl;
+  const float frac = t - static_cast<float>(fl);  // exact: t and floor(t) are within 1 of each other
+  if (frac < 0.5f) return fl;
+  if (frac > 0.5f) return fl + 1;
+  return fl + (rounding == Rounding::kHalfEven && fl % 2 == 0 ? 0 : 1);
 }
 
 }  // namespace lowbit
