@@ -4,6 +4,8 @@
 #include <memory>
 
 #include "converter/convert.h"
+#include "converter/verify.h"
+#include "lowbit/model_builder.h"
 
 namespace lowbit::converter {
 namespace {
@@ -30,6 +32,44 @@ void run_convert(const ConvertArgs& args) {
   if (args.emit_c) std::cerr << "lowbit convert: --emit-c is not yet supported; no C source tree was written\n";
 }
 
+// Runs a command body; a ConvertError becomes one line "lowbit COMMAND: message" and exit status 1.
+template <typename F>
+void reporting_errors(const std::string& command, F body) {
+  try {
+    body();
+  } catch (const ConvertError& e) {
+    std::cerr << "lowbit " << command << ": " << e.what() << "\n";
+    throw CLI::RuntimeError(1);
+  }
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  const Status s = write_file_atomic(path, reinterpret_cast<const uint8_t*>(text.data()), text.size());
+  if (!s.ok) throw ConvertError(s.message);
+}
+
+struct VerifyArgs {
+  std::string model, dir, data, json;
+  size_t images = 100;
+};
+
+// The bar of issue #5: converted models must agree with the interpreter on 99.9 % of codes and top-1.
+constexpr double kRequiredAgreement = 0.999;
+
+void run_verify(const VerifyArgs& args) {
+  reporting_errors("verify", [&] {
+    const Preprocess pre = read_preprocess(args.dir);
+    VerifyReport report = verify_model(args.model, args.dir,
+                                       args.data.empty() ? random_images(pre, args.images)
+                                                         : load_dataset(args.data, args.images));
+    report.input_source = args.data.empty() ? "random pixels" : args.data;
+    std::cout << format_verify_report(report);
+    if (!args.json.empty()) write_text(args.json, verify_report_json(report));
+    if (report.identical_codes_fraction() < kRequiredAgreement || report.identical_top1_fraction() < kRequiredAgreement)
+      throw ConvertError(args.dir + "/model.lbm: below 99.9 % identical codes or top-1");
+  });
+}
+
 }  // namespace
 
 void add_cli_commands(CLI::App& app) {
@@ -42,6 +82,17 @@ void add_cli_commands(CLI::App& app) {
       ->check(CLI::IsMember({"x86_64", "aarch64", "armv7"}));
   convert->add_flag("--emit-c", args->emit_c, "Also write a self-contained C source tree (not yet supported)");
   convert->callback([args] { run_convert(*args); });
+
+  auto verify_args = std::make_shared<VerifyArgs>();
+  CLI::App* verify = app.add_subcommand("verify", "Compare a converted model with the reference interpreter of its ONNX file");
+  verify->add_option("MODEL", verify_args->model, "ONNX model file")->required();
+  verify->add_option("DIR", verify_args->dir, "Converted model directory (model.lbm, meta.yaml)")->required();
+  verify->add_option("--images", verify_args->images, "Number of inputs")->check(CLI::PositiveNumber);
+  verify->add_option("--data", verify_args->data,
+                     "Directory of PNG/JPEG images, an IDX images file, or a directory with t10k-images-idx3-ubyte(.gz);"
+                     " without it, deterministic random images");
+  verify->add_option("--json", verify_args->json, "Also write the report as JSON");
+  verify->callback([verify_args] { run_verify(*verify_args); });
 }
 
 }  // namespace lowbit::converter

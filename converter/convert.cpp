@@ -1,6 +1,7 @@
 #include "converter/convert.h"
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <iomanip>
 #include <new>
@@ -83,39 +84,59 @@ std::string format_summary(const ConvertResult& r) {
   return out.str();
 }
 
-ConvertResult convert_onnx(const std::string& onnx_path, const std::string& out_dir, const ConvertOptions& options) {
+ConvertedModel convert_in_memory(const std::string& onnx_path, const ConvertOptions& options) {
   const auto start = std::chrono::steady_clock::now();
-  ConvertResult result;
+  ConvertedModel converted;
   Graph g = load_onnx(onnx_path, options.batch);
-  result.float_parameter_bytes = float_parameter_bytes(g);
+  converted.result.float_parameter_bytes = float_parameter_bytes(g);
   ModelBuilder builder;
-  std::vector<uint8_t> bytes;
-  std::string meta;
   naming_file(onnx_path, [&] {
     run_graph_passes(g);
     LoweringOptions lowering;
     lowering.expose_quantized = options.expose_quantized;
-    result.quantized = lower_to_runtime(g, builder, lowering).quantized;
-    const Status s = builder.serialize(&bytes);
+    converted.result.quantized = lower_to_runtime(g, builder, lowering).quantized;
+    const Status s = builder.serialize(&converted.bytes);
     if (!s.ok) throw ConvertError("the runtime rejects the converted graph: " + s.message);
-    meta = model_meta_yaml(g, builder.graph());
+    converted.meta = model_meta_yaml(g, builder.graph());
     return 0;
   });
+  converted.result.layers = summarize(builder.graph());
+  converted.result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return converted;
+}
 
+ConvertResult convert_onnx(const std::string& onnx_path, const std::string& out_dir, const ConvertOptions& options) {
+  ConvertedModel converted = convert_in_memory(onnx_path, options);
   // Everything is checked; now write, each file atomically.
+  ConvertResult& result = converted.result;
   const std::filesystem::path dir(out_dir);
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw ConvertError(out_dir + ": cannot create the directory: " + ec.message());
   result.model_path = (dir / "model.lbm").string();
   result.meta_path = (dir / "meta.yaml").string();
-  Status s = write_file_atomic(result.model_path, bytes.data(), bytes.size());
-  if (s.ok) s = write_file_atomic(result.meta_path, reinterpret_cast<const uint8_t*>(meta.data()), meta.size());
+  Status s = write_file_atomic(result.model_path, converted.bytes.data(), converted.bytes.size());
+  if (s.ok)
+    s = write_file_atomic(result.meta_path, reinterpret_cast<const uint8_t*>(converted.meta.data()), converted.meta.size());
   if (!s.ok) throw ConvertError(s.message);
-  result.model_bytes = bytes.size();
-  result.layers = summarize(builder.graph());
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.model_bytes = converted.bytes.size();
   return result;
+}
+
+std::vector<int32_t> runtime_codes(const lowbit_model* model, int index) {
+  lowbit_tensor_info info{};
+  lowbit_output_info(model, index, &info);
+  QuantType q;
+  q.bits = static_cast<uint8_t>(info.bits);
+  q.kind = static_cast<QuantKind>(info.kind);
+  std::vector<uint32_t> words(info.bytes / 4);
+  std::memcpy(words.data(), lowbit_output_buffer(model, index), info.bytes);
+  size_t count = 1;
+  for (int i = 0; i < info.rank; ++i) count *= static_cast<size_t>(info.dims[i]);
+  const size_t channels = static_cast<size_t>(info.dims[info.rank - 1]);
+  std::vector<int32_t> codes(count);
+  unpack_pixel_planes(words.data(), count / channels, channels, q, codes.data());
+  return codes;
 }
 
 }  // namespace lowbit::converter

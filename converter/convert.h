@@ -9,6 +9,7 @@
 #include "converter/ir.h"
 #include "converter/lowering.h"
 #include "lowbit/graph.h"
+#include "lowbit/lowbit.h"
 
 namespace lowbit::converter {
 
@@ -40,6 +41,15 @@ struct ConvertResult {
 // Throws ConvertError "PATH: problem".
 Graph load_onnx(const std::string& path, int64_t batch = 1);
 
+// A converted model before it is written: the .lbm bytes and meta.yaml text. `lowbit verify` uses
+// it to build the codes-exposing twin of a model without touching the model directory.
+struct ConvertedModel {
+  ConvertResult result;  // paths and model_bytes are left empty
+  std::vector<uint8_t> bytes;
+  std::string meta;
+};
+ConvertedModel convert_in_memory(const std::string& onnx_path, const ConvertOptions& options = {});
+
 // Converts an ONNX file into out_dir/model.lbm and out_dir/meta.yaml (created atomically; nothing
 // is written when conversion fails). Throws ConvertError "PATH: problem".
 ConvertResult convert_onnx(const std::string& onnx_path, const std::string& out_dir, const ConvertOptions& options = {});
@@ -50,5 +60,8 @@ std::string format_summary(const ConvertResult& result);
 // meta.yaml for a converted model: task, classes, input (runtime NHWC shape), pre- and
 // post-processing from the ONNX metadata_props (docs/onnx-interchange.md).
 std::string model_meta_yaml(const Graph& g, const GraphDesc& runtime);
+
+// Codes of a runtime codes output `index` of a model that has run (NHWC order).
+std::vector<int32_t> runtime_codes(const lowbit_model* model, int index);
 
 }  // namespace lowbit::converter

@@ -12,20 +12,6 @@ namespace lowbit::converter::test {
 
 std::string temp_path(const std::string& name) { return ::testing::TempDir() + "/" + name; }
 
-std::vector<int32_t> runtime_codes(const lowbit::Model& model, int index) {
-  const lowbit_tensor_info info = model.output_info(index);
-  QuantType q;
-  q.bits = static_cast<uint8_t>(info.bits);
-  q.kind = static_cast<QuantKind>(info.kind);
-  std::vector<uint32_t> words(info.bytes / 4);
-  std::memcpy(words.data(), lowbit_output_buffer(model.get(), index), info.bytes);
-  const size_t count = lowbit::Model::element_count(info);
-  const size_t channels = static_cast<size_t>(info.dims[info.rank - 1]);
-  std::vector<int32_t> codes(count);
-  unpack_pixel_planes(words.data(), count / channels, channels, q, codes.data());
-  return codes;
-}
-
 ConversionCheck::ConversionCheck(const OnnxMaker& maker, const std::string& name) {
   const std::string path = temp_path(name + ".onnx");
   maker.save(path);
@@ -63,7 +49,7 @@ CheckReport ConversionCheck::run(const std::vector<std::vector<float>>& inputs) 
   for (const QuantizedTensorLink& link : result_.quantized) {
     const QuantizedData& want = evaluation_.quantized(graph_, link.name);
     const std::vector<int32_t> want_nhwc = to_nhwc(link.dims, want.codes);
-    const std::vector<int32_t> got = runtime_codes(model_, link.output_index);
+    const std::vector<int32_t> got = runtime_codes(model_.get(), link.output_index);
     const std::set<int32_t> distinct(want.codes.begin(), want.codes.end());
     report.fewest_distinct_codes =
         report.quantized_tensors++ == 0 ? distinct.size() : std::min(report.fewest_distinct_codes, distinct.size());

@@ -44,7 +44,4 @@ class ConversionCheck {
   lowbit::Model model_;
 };
 
-// Codes of runtime output `index` (NHWC order).
-std::vector<int32_t> runtime_codes(const lowbit::Model& model, int index);
-
 }  // namespace lowbit::converter::test
