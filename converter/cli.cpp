@@ -1,10 +1,14 @@
 #include "converter/cli.h"
 
+#include <algorithm>
+#include <chrono>
+#include <iomanip>
 #include <iostream>
 #include <memory>
 
 #include "converter/convert.h"
 #include "converter/verify.h"
+#include "lowbit/lowbit.hpp"
 #include "lowbit/model_builder.h"
 
 namespace lowbit::converter {
@@ -70,6 +74,37 @@ void run_verify(const VerifyArgs& args) {
   });
 }
 
+struct BenchArgs {
+  std::string dir;
+  int runs = 100, threads = 1;
+};
+
+// Times `runs` runs of DIR/model.lbm on a zero input after one warm-up run.
+void run_bench(const BenchArgs& args) {
+  reporting_errors("bench", [&] {
+    const std::string path = args.dir + "/model.lbm";
+    std::string error;
+    lowbit::Model model = lowbit::Model::load(path, &error);
+    if (!model) throw ConvertError(error);  // the runtime names the file
+    if (!model.set_threads(args.threads)) throw ConvertError(path + ": " + lowbit_last_error());
+    for (int i = 0; i < model.num_inputs(); ++i)
+      model.set_input(i, std::vector<float>(lowbit::Model::element_count(model.input_info(i)), 0.0f));
+    std::vector<double> ms;
+    for (int r = 0; r <= args.runs; ++r) {
+      const auto start = std::chrono::steady_clock::now();
+      if (!model.run()) throw ConvertError(path + ": " + lowbit_last_error());
+      if (r > 0) ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    double sum = 0;
+    for (double t : ms) sum += t;
+    const auto at = [&](double q) { return ms[std::min(ms.size() - 1, static_cast<size_t>(q * ms.size()))]; };
+    std::cout << std::fixed << std::setprecision(3) << path << ": " << ms.size() << " runs, " << args.threads
+              << " thread(s): mean " << sum / ms.size() << " ms, median " << at(0.5) << " ms, p95 " << at(0.95)
+              << " ms\n";
+  });
+}
+
 }  // namespace
 
 void add_cli_commands(CLI::App& app) {
@@ -93,6 +128,13 @@ void add_cli_commands(CLI::App& app) {
                      " without it, deterministic random images");
   verify->add_option("--json", verify_args->json, "Also write the report as JSON");
   verify->callback([verify_args] { run_verify(*verify_args); });
+
+  auto bench_args = std::make_shared<BenchArgs>();
+  CLI::App* bench = app.add_subcommand("bench", "Latency of a converted model (mean, median, p95)");
+  bench->add_option("DIR", bench_args->dir, "Converted model directory")->required();
+  bench->add_option("--runs", bench_args->runs, "Timed runs")->check(CLI::PositiveNumber);
+  bench->add_option("--threads", bench_args->threads, "Worker threads")->check(CLI::PositiveNumber);
+  bench->callback([bench_args] { run_bench(*bench_args); });
 }
 
 }  // namespace lowbit::converter

@@ -58,7 +58,7 @@ VerifyReport verify_model(const std::string& onnx_path, const std::string& model
   const std::string lbm_path = model_dir + "/model.lbm";
   std::string error;
   lowbit::Model deployed = lowbit::Model::load(lbm_path, &error);
-  if (!deployed) throw ConvertError(lbm_path + ": " + error);
+  if (!deployed) throw ConvertError(error);  // the runtime names the file
 
   VerifyReport report;
   report.inputs = images.size();

@@ -115,5 +115,13 @@ TEST_F(DeployCommands, VerifyNamesAMissingDataFile) {
   EXPECT_EQ(r.err, "lowbit verify: /nonexistent/images: cannot open\n");
 }
 
+TEST_F(DeployCommands, BenchReportsMeanMedianP95) {
+  const CliRun r = run_cli("bench " + dir_ + " --runs 5 --threads 2");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("5 runs, 2 thread(s): mean "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" ms, p95 "), std::string::npos) << r.out;
+  EXPECT_EQ(run_cli("bench /nonexistent").status, 1);
+}
+
 }  // namespace
 }  // namespace lowbit::converter::test
