@@ -18,6 +18,7 @@
 
 #include "atomic_file.h"
 #include "networks.h"
+#include "trained_model.h"
 
 namespace lowbit::trainer {
 
@@ -481,21 +482,25 @@ StepTiming measure_steps(const Config& config, int64_t warmup, int64_t steps) {
   return timing;
 }
 
-Config checkpoint_config(const std::string& checkpoint) { return CheckpointReader(checkpoint).config(); }
+TrainedModel load_trained_model(const std::string& path) {
+  CheckpointReader checkpoint(path);
+  TrainedModel model{checkpoint.config(), checkpoint.class_names(), nullptr};
+  model.network = make_network(model.config, model.class_names.size());
+  checkpoint.load_network(model.network);
+  model.network->eval();
+  return model;
+}
 
-EvaluationSummary evaluate_checkpoint(const std::string& checkpoint_file, const Config* config_override) {
-  CheckpointReader checkpoint(checkpoint_file);
-  const Config config = config_override ? *config_override : checkpoint.config();
+EvaluationSummary evaluate_checkpoint(const std::string& checkpoint, const Config* data_config) {
+  TrainedModel model = load_trained_model(checkpoint);
+  const Config& config = data_config ? *data_config : model.config;
   torch::set_num_threads(config.training.threads);
   RunData data(config, false);
-  const std::vector<std::string> class_names = checkpoint.class_names();
-  if (class_names.size() != data.class_names().size())
-    throw std::runtime_error(checkpoint_file + ": trained for " + std::to_string(class_names.size()) +
+  if (model.class_names.size() != data.class_names().size())
+    throw std::runtime_error(checkpoint + ": trained for " + std::to_string(model.class_names.size()) +
                              " classes, the dataset of " + config.source + " has " +
                              std::to_string(data.class_names().size()));
-  Network network = make_network(config, class_names.size());
-  checkpoint.load_network(network);
-  return evaluate(network, *data.val, class_names);
+  return evaluate(model.network, *data.val, model.class_names);
 }
 
 }  // namespace lowbit::trainer

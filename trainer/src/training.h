@@ -45,11 +45,8 @@ StepTiming measure_steps(const Config& config, int64_t warmup, int64_t steps);
 
 std::string checkpoint_path(const std::string& run_dir, const std::string& which);  // "last" / "best"
 
-// Loads a checkpoint (its own config when `config_override` is null) and evaluates it on the
-// validation split of the config's dataset.
-EvaluationSummary evaluate_checkpoint(const std::string& checkpoint, const Config* config_override);
-
-// The config a checkpoint was trained with. Throws std::runtime_error naming the file.
-Config checkpoint_config(const std::string& checkpoint);
+// Evaluates a checkpoint on the validation split of `data_config`'s dataset, or of the dataset
+// it was trained on when that is null. Throws std::runtime_error naming the file.
+EvaluationSummary evaluate_checkpoint(const std::string& checkpoint, const Config* data_config);
 
 }  // namespace lowbit::trainer

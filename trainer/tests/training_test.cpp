@@ -2,7 +2,6 @@
 // dependency): the loss goes down, an interrupted run resumes bit-identically, outputs exist and
 // bad checkpoints are clear errors.
 #include <gtest/gtest.h>
-#include <torch/serialize/input-archive.h>
 #include <torch/types.h>
 #include <unistd.h>
 
@@ -12,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "networks.h"
+#include "trained_model.h"
 #include "training.h"
 
 namespace lowbit::trainer {
@@ -68,15 +67,10 @@ std::vector<nlohmann::json> read_metrics(const std::string& path) {
 
 // Every parameter and buffer of a checkpoint's network, by name.
 std::vector<std::pair<std::string, torch::Tensor>> checkpoint_tensors(const std::string& path) {
-  const Config config = checkpoint_config(path);
-  Network network = build_network(config.network, 1, 10, 32, 32);
-  torch::serialize::InputArchive archive, nested;
-  archive.load_from(path);
-  archive.read("network", nested);
-  network->load(nested);
+  const TrainedModel model = load_trained_model(path);
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
-  for (const auto& item : network->named_parameters()) tensors.emplace_back(item.key(), item.value());
-  for (const auto& item : network->named_buffers()) tensors.emplace_back(item.key(), item.value());
+  for (const auto& item : model.network->named_parameters()) tensors.emplace_back(item.key(), item.value());
+  for (const auto& item : model.network->named_buffers()) tensors.emplace_back(item.key(), item.value());
   return tensors;
 }
 
