@@ -1,5 +1,6 @@
 // A fixed set of workers for splitting one op across cores. Dispatching work allocates nothing:
-// workers wake on a generation counter and take a static share of the units.
+// workers wake on a generation counter and claim chunks of the units from a shared counter, so a
+// worker slowed down by another process (common on virtual machines) does not hold the op up.
 #pragma once
 
 #include <cstddef>
@@ -16,7 +17,8 @@ namespace lowbit {
 
 class ThreadPool {
  public:
-  // fn(ctx, worker, begin, end) processes units [begin, end) as worker `worker` (0 = the caller).
+  // fn(ctx, worker, begin, end) processes units [begin, end) as worker `worker` (0 = the caller);
+  // a worker may be called several times per dispatch, each unit is processed exactly once.
   using Task = void (*)(void* ctx, int worker, size_t begin, size_t end);
 
   ThreadPool() = default;
@@ -34,6 +36,7 @@ class ThreadPool {
   int workers_ = 1;
 #if LOWBIT_THREADS
   void worker_loop(int index, unsigned long seen);
+  void run_chunks(int worker);
   std::vector<std::thread> threads_;
   // Ops are short (tens of microseconds), so workers spin briefly on the generation counter before
   // sleeping on the condition variable, and the caller spins until the busy count drops to zero.
@@ -45,6 +48,8 @@ class ThreadPool {
   Task task_ = nullptr;  // written before generation_ is bumped (release), read after (acquire)
   void* ctx_ = nullptr;
   size_t units_ = 0;
+  size_t grain_ = 1;
+  std::atomic<size_t> next_{0};  // first unit not yet claimed
 #endif
 };
 

@@ -448,6 +448,9 @@ TrainResult train(const Config& config, const TrainOptions& options) {
     if (position.step == options.stop_after_step) break;
   }
   display.finish();
+  if (result.last_validation.images == 0 && position.step == total_steps) {  // resumed a finished run
+    result.last_validation = evaluate(model.network, *data.val, class_names);
+  }
   result.steps = position.step;
   result.best_val_top1 = position.best_val_top1;
   result.best_step = position.best_step;

@@ -439,7 +439,8 @@ void run_quantized(const OpRun& r, size_t begin, size_t end, void* scratch) {
   const size_t patch_words = static_cast<size_t>(q.shape.a_bits) * q.shape.words;
   const PatchRows a = q.direct ? PatchRows{rows, q.taps, q.tap_words, x.pixel_planes().words_per_plane()}
                                : PatchRows{rows, 1, q.shape.words, q.shape.words};
-  if (q.direct) std::memset(zeros, 0, (static_cast<size_t>(q.shape.a_bits - 1) * a.plane_stride + q.tap_words) * 4);
+  if (q.direct)  // the kernels read a padding tap's plane p at zeros + p * plane_stride; only those words
+    for (int p = 0; p < q.shape.a_bits; ++p) std::memset(zeros + static_cast<size_t>(p) * a.plane_stride, 0, q.tap_words * 4);
 
   for (size_t row = begin; row < end; ++row) {
     const int64_t n = static_cast<int64_t>(row) / g.oh, oy = static_cast<int64_t>(row) % g.oh;
