@@ -64,6 +64,31 @@ int fill_info(const lowbit::TensorDesc* t, lowbit_tensor_info* info) {
   return 0;
 }
 
+// Multiply-accumulates of one run of `op`, from its tensors' geometry (see lowbit_op_info in lowbit.h).
+uint64_t op_macs(const lowbit::GraphDesc& g, const lowbit::OpDesc& op) {
+  using lowbit::OpType;
+  const lowbit::TensorDesc& out = g.tensors[op.outputs[0]];
+  const lowbit::TensorDesc& x = g.tensors[op.inputs[0]];
+  switch (op.type) {
+    case OpType::kConv2D:
+    case OpType::kQConv2D: {
+      const lowbit::TensorDesc& w = g.tensors[op.inputs[1]];  // [O, KH, KW, Cg]
+      return out.element_count() * static_cast<uint64_t>(w.dims[1]) * static_cast<uint64_t>(w.dims[2]) *
+             static_cast<uint64_t>(w.dims[3]);
+    }
+    case OpType::kDense:
+    case OpType::kQDense:  // every output reads all features of its sample
+      return out.element_count() * (x.element_count() / static_cast<uint64_t>(x.dims[0]));
+    case OpType::kAffine:
+    case OpType::kMul: return out.element_count();
+    case OpType::kAvgPool:
+      return out.element_count() * static_cast<uint64_t>(op.ints[lowbit::kPoolKH]) *
+             static_cast<uint64_t>(op.ints[lowbit::kPoolKW]);
+    case OpType::kGlobalAvgPool: return x.element_count();
+    default: return 0;
+  }
+}
+
 int check_count(const lowbit::TensorDesc* t, size_t count) {
   if (count != t->element_count())
     return fail("tensor '" + t->name + "' has " + std::to_string(t->element_count()) + " elements, got " +
@@ -181,6 +206,42 @@ int lowbit_op_profile(const lowbit_model* m, int index, const char** op_type, co
   if (output_name) *output_name = m->exec->graph().tensors[op.outputs[0]].name.c_str();
   if (milliseconds) *milliseconds = m->exec->step_profile(static_cast<size_t>(index)).milliseconds;
   return 0;
+}
+
+int lowbit_model_op_info(const lowbit_model* m, int index, lowbit_op_info* info) {
+  if (!m) return fail("model is NULL");
+  if (index < 0 || static_cast<size_t>(index) >= m->exec->step_count()) return fail("op index out of range");
+  if (!info) return fail("info is NULL");
+  const lowbit::GraphDesc& g = m->exec->graph();
+  const lowbit::OpDesc& op = m->exec->step_op(static_cast<size_t>(index));
+  *info = lowbit_op_info{};
+  info->type = lowbit::op_name(op.type);
+  info->num_inputs = static_cast<int>(op.inputs.size());  // the loader caps inputs at 8
+  for (size_t i = 0; i < op.inputs.size() && i < LOWBIT_MAX_OP_INPUTS; ++i) {
+    if (op.inputs[i] == lowbit::kNoTensor) continue;
+    const lowbit::TensorDesc& t = g.tensors[op.inputs[i]];
+    fill_info(&t, &info->inputs[i]);
+    if (t.is_constant()) {
+      info->input_is_constant[i] = 1;
+      info->param_count += t.element_count();
+      info->param_bytes += t.data_size;
+    } else {
+      info->activation_bytes_read += t.byte_size();
+    }
+  }
+  const lowbit::TensorDesc& out = g.tensors[op.outputs[0]];
+  fill_info(&out, &info->output);
+  info->activation_bytes_written = out.byte_size();
+  info->macs = op_macs(g, op);
+  return 0;
+}
+
+uint64_t lowbit_model_constant_bytes(const lowbit_model* m) {
+  if (!m) return fail("model is NULL"), 0;
+  uint64_t bytes = 0;
+  for (const lowbit::TensorDesc& t : m->exec->graph().tensors)
+    if (t.is_constant()) bytes += t.data_size;
+  return bytes;
 }
 
 }  // extern "C"

@@ -72,6 +72,33 @@ int lowbit_num_ops(const lowbit_model* model);
 int lowbit_op_profile(const lowbit_model* model, int index, const char** op_type, const char** output_name,
                       double* milliseconds);
 
+/* Graph introspection, straight from the loaded file: one entry per op in execution order (the
+ * order of lowbit_op_profile; lowbit_num_ops entries). */
+#define LOWBIT_MAX_OP_INPUTS 8
+
+typedef struct {
+  const char* type;      /* op type name, e.g. "QConv2D" (static) */
+  int num_inputs;        /* inputs as stored, absent optional inputs included */
+  /* Per input: its tensor (name NULL and rank 0 for an absent optional input) and whether it is a
+   * constant of the file (weights, thresholds, scales, biases) rather than an activation. */
+  lowbit_tensor_info inputs[LOWBIT_MAX_OP_INPUTS];
+  int input_is_constant[LOWBIT_MAX_OP_INPUTS];
+  lowbit_tensor_info output;
+  uint64_t param_count;  /* elements of the constant inputs */
+  uint64_t param_bytes;  /* bytes of the constant inputs as stored in the file */
+  /* Multiply-accumulates of one run: Conv2D/QConv2D N*OH*OW*O*KH*KW*Cg, Dense/QDense N*O*K
+   * (K = features per sample), Affine and Mul one per output element, AvgPool KH*KW per output
+   * element, GlobalAvgPool one per input element; 0 for every other op (comparisons,
+   * activations, Add, quantize/dequantize, layout ops). */
+  uint64_t macs;
+  uint64_t activation_bytes_read;     /* buffers of the non-constant inputs */
+  uint64_t activation_bytes_written;  /* buffer of the output */
+} lowbit_op_info;
+
+int lowbit_model_op_info(const lowbit_model* model, int index, lowbit_op_info* info);
+/* Bytes of all constant tensors as stored in the file (each counted once). */
+uint64_t lowbit_model_constant_bytes(const lowbit_model* model);
+
 #ifdef __cplusplus
 }
 #endif

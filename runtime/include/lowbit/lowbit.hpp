@@ -48,6 +48,22 @@ class Model {
   bool set_threads(int n) { return lowbit_set_threads(get(), n) == 0; }
   size_t peak_activation_bytes() const { return lowbit_peak_activation_bytes(get()); }
 
+  // Introspection and per-op timing, one entry per op in execution order.
+  int num_ops() const { return lowbit_num_ops(get()); }
+  lowbit_op_info op_info(int i) const {
+    lowbit_op_info info{};
+    lowbit_model_op_info(get(), i, &info);
+    return info;
+  }
+  uint64_t constant_bytes() const { return lowbit_model_constant_bytes(get()); }
+  bool set_profiling(bool on) { return lowbit_set_profiling(get(), on ? 1 : 0) == 0; }
+  // Milliseconds op i took in the last run with profiling on (0 before any).
+  double op_milliseconds(int i) const {
+    double ms = 0;
+    lowbit_op_profile(get(), i, nullptr, nullptr, &ms);
+    return ms;
+  }
+
  private:
   struct Free {
     void operator()(lowbit_model* m) const { lowbit_free(m); }
