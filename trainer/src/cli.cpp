@@ -1,4 +1,4 @@
-// lowbit init / train / eval. Every failure prints one line naming the file and the problem and
+// lowbit init / train / eval / export. Every failure prints one line naming the file and the problem and
 // exits with status 1.
 #include "trainer/cli.h"
 
@@ -13,6 +13,7 @@
 
 #include "atomic_file.h"
 #include "config.h"
+#include "export.h"
 #include "training.h"
 
 namespace lowbit::trainer {
@@ -225,12 +226,32 @@ void add_eval(CLI::App& app) {
   });
 }
 
+// ---- export ----
+
+void add_export(CLI::App& app) {
+  struct Args {
+    std::string target, out;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* command = app.add_subcommand(
+      "export", "Write a trained network as ONNX with QONNX quantizers (docs/onnx-interchange.md)");
+  command->add_option("target", args->target, "A checkpoint (.pt), or a run directory (its checkpoints/best.pt)")
+      ->required();
+  command->add_option("--out", args->out, "ONNX file to write")->required();
+  command->callback([args] {
+    run_command("export", [&] {
+      std::printf("%s", format_export_summary(export_checkpoint(args->target, args->out)).c_str());
+    });
+  });
+}
+
 }  // namespace
 
 void add_cli_commands(CLI::App& app) {
   add_init(app);
   add_train(app);
   add_eval(app);
+  add_export(app);
 }
 
 }  // namespace lowbit::trainer
