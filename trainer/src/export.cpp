@@ -291,6 +291,12 @@ std::string resolve_checkpoint(const std::string& target) {
 }
 
 ExportSummary export_checkpoint(const std::string& target, const std::string& out_path) {
+  namespace fs = std::filesystem;
+  // Checked before the (slow) checkpoint load; write_file_atomically would name its temp file.
+  const fs::path parent = fs::path(out_path).parent_path();
+  if (!parent.empty() && !fs::is_directory(parent))
+    throw std::runtime_error(out_path + ": directory " + parent.string() + " does not exist");
+  if (fs::is_directory(out_path)) throw std::runtime_error(out_path + ": is a directory");
   const std::string checkpoint = resolve_checkpoint(target);
   const TrainedModel trained = load_trained_model(checkpoint);
   onnx::ModelProto model;
