@@ -7,6 +7,8 @@
 #include <memory>
 
 #include "converter/convert.h"
+#include "converter/predict.h"
+#include "converter/profile.h"
 #include "converter/verify.h"
 #include "lowbit/lowbit.hpp"
 #include "lowbit/model_builder.h"
@@ -105,6 +107,44 @@ void run_bench(const BenchArgs& args) {
   });
 }
 
+struct ProfileArgs {
+  std::string dir, json;
+  int runs = 100, threads = 1;
+};
+
+// Per-op table of DIR/model.lbm: shapes, bits, parameters, MACs, activation bytes, median latency.
+void run_profile(const ProfileArgs& args) {
+  reporting_errors("profile", [&] {
+    const ModelProfile profile = profile_model(args.dir, args.threads, args.runs);
+    std::cout << format_profile(profile);
+    if (!args.json.empty()) write_text(args.json, profile_json(profile));
+  });
+}
+
+struct PredictArgs {
+  std::string dir, json;
+  std::vector<std::string> images;
+  size_t top_k = 5;
+  int threads = 1;
+};
+
+// Classifies every image; a bad image is reported (one line naming the file) and skipped, and the
+// command then exits with status 1 after the others have been classified.
+void run_predict(const PredictArgs& args) {
+  size_t failed = 0;
+  reporting_errors("predict", [&] {
+    const std::vector<Prediction> predictions = predict_images(args.dir, args.images, args.top_k, args.threads);
+    std::cout << format_predictions(predictions);
+    for (const Prediction& p : predictions)
+      if (!p.error.empty()) {
+        std::cerr << "lowbit predict: " << p.error << "\n";
+        ++failed;
+      }
+    if (!args.json.empty()) write_text(args.json, predictions_json(predictions));
+  });
+  if (failed) throw CLI::RuntimeError(1);
+}
+
 }  // namespace
 
 void add_cli_commands(CLI::App& app) {
@@ -135,6 +175,25 @@ void add_cli_commands(CLI::App& app) {
   bench->add_option("--runs", bench_args->runs, "Timed runs")->check(CLI::PositiveNumber);
   bench->add_option("--threads", bench_args->threads, "Worker threads")->check(CLI::PositiveNumber);
   bench->callback([bench_args] { run_bench(*bench_args); });
+
+  auto profile_args = std::make_shared<ProfileArgs>();
+  CLI::App* profile = app.add_subcommand(
+      "profile", "Per-op table of a converted model: shapes, bits, parameters, MACs, activation bytes, latency");
+  profile->add_option("DIR", profile_args->dir, "Converted model directory")->required();
+  profile->add_option("--runs", profile_args->runs, "Timed runs (the per-op median is reported)")
+      ->check(CLI::PositiveNumber);
+  profile->add_option("--threads", profile_args->threads, "Worker threads")->check(CLI::PositiveNumber);
+  profile->add_option("--json", profile_args->json, "Also write the table as JSON");
+  profile->callback([profile_args] { run_profile(*profile_args); });
+
+  auto predict_args = std::make_shared<PredictArgs>();
+  CLI::App* predict = app.add_subcommand("predict", "Classify PNG/JPEG images with a converted model (top-k classes)");
+  predict->add_option("DIR", predict_args->dir, "Converted model directory (model.lbm, meta.yaml)")->required();
+  predict->add_option("IMAGES", predict_args->images, "Image files")->required();
+  predict->add_option("--top-k", predict_args->top_k, "Classes shown per image")->check(CLI::PositiveNumber);
+  predict->add_option("--threads", predict_args->threads, "Worker threads")->check(CLI::PositiveNumber);
+  predict->add_option("--json", predict_args->json, "Also write the predictions as JSON");
+  predict->callback([predict_args] { run_predict(*predict_args); });
 }
 
 }  // namespace lowbit::converter
