@@ -321,7 +321,7 @@ std::string format_export_summary(const ExportSummary& s) {
   const char* separator = "";
   for (const auto& [op, count] : s.op_counts) text << std::exchange(separator, ", ") << op << " " << count;
   text << ")\n  " << s.weight_quantizers + s.activation_quantizers << " quantizers (" << s.weight_quantizers
-       << " weight, " << s.activation_quantizers << " activation), " << s.parameters << " parameters, "
+       << " weight, " << s.activation_quantizers << " activation), " << s.parameters << " initializer values, "
        << format_bytes(s.bytes) << "\n";
   return text.str();
 }
