@@ -7,11 +7,9 @@
 //       verify`: 100 % identical) and the trainer's logits.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <fstream>
 #include <set>
 #include <string>
@@ -21,6 +19,7 @@
 #include "converter/interpreter.h"
 #include "converter/model_input.h"
 #include "converter/verify.h"
+#include "data_test_support.h"
 #include "export.h"
 #include "export_onnx.h"
 #include "lowbit/lowbit.hpp"
@@ -29,7 +28,6 @@
 namespace lowbit {
 namespace {
 
-namespace fs = std::filesystem;
 using trainer::ActivationImpl;
 using trainer::ActivationKind;
 using trainer::Layer;
@@ -37,22 +35,7 @@ using trainer::LayerKind;
 using trainer::Network;
 using trainer::TrainedModel;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "lowbit-integration-XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
+using trainer::test::TempDir;
 
 struct Scenario {
   std::string name;
@@ -136,7 +119,7 @@ class ExportRoundTrip : public ::testing::TestWithParam<Scenario> {};
 TEST_P(ExportRoundTrip, InterpreterAndRuntimeReproduceTheTrainer) {
   torch::set_num_threads(1);
   const Scenario& s = GetParam();
-  const TempDir dir;
+  const TempDir dir("lowbit-integration");
   TrainedModel model = trained_ish(s);
   torch::NoGradGuard no_grad;
   const std::string onnx_path = dir / (s.name + ".onnx"), model_dir = dir / s.name;
