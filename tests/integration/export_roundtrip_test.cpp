@@ -57,8 +57,9 @@ TrainedModel trained_ish(const Scenario& s) {
   const std::string size = std::to_string(s.size);
   const std::string yaml = "network: " + s.network +
                            "\ndataset: {format: idx, path: /nonexistent}\n"
-                           "preprocess: {channels: " + std::to_string(s.channels) + ", input_size: [" + size + ", " +
-                           size + "], pad: [2, 2, 2, 2], scale: 0.00392156862745098, mean: " + mean + ", std: " + std +
+                           "preprocess: {channels: " +
+                           std::to_string(s.channels) + ", input_size: [" + size + ", " + size +
+                           "], pad: [2, 2, 2, 2], scale: 0.00392156862745098, mean: " + mean + ", std: " + std +
                            "}\ntraining: {steps: 12, seed: 7}\n";
   TrainedModel model;
   model.config = trainer::parse_config(yaml, s.name + ".yaml");
@@ -72,7 +73,8 @@ TrainedModel trained_ish(const Scenario& s) {
   const torch::Tensor channel_mean = torch::tensor(pre.mean).reshape({1, -1, 1, 1});
   const torch::Tensor channel_std = torch::tensor(pre.std).reshape({1, -1, 1, 1});
   const auto batch = [&](torch::Tensor labels) {
-    const torch::Tensor pixels = (patterns.index_select(0, labels) + 40 * torch::randn({16, s.channels, inner, inner})).clamp(0, 255);
+    const torch::Tensor pixels =
+        (patterns.index_select(0, labels) + 40 * torch::randn({16, s.channels, inner, inner})).clamp(0, 255);
     const torch::Tensor padded = torch::constant_pad_nd(pixels, {kPad, kPad, kPad, kPad}, 0.0);
     return (padded * pre.scale - channel_mean) / channel_std;
   };
@@ -100,7 +102,9 @@ std::vector<torch::Tensor> layer_outputs(const Network& network, const torch::Te
   std::vector<torch::Tensor> out(layers.size());
   for (size_t i = 0; i < layers.size(); ++i) {
     const Layer& l = layers[i];
-    const auto in = [&](size_t k) { return l.inputs[k] == Layer::kNetworkInput ? images : out[static_cast<size_t>(l.inputs[k])]; };
+    const auto in = [&](size_t k) {
+      return l.inputs[k] == Layer::kNetworkInput ? images : out[static_cast<size_t>(l.inputs[k])];
+    };
     switch (l.kind) {
       case LayerKind::kConv: out[i] = l.module->as<trainer::QuantConv2dImpl>()->forward(in(0)); break;
       case LayerKind::kBatchNorm: out[i] = l.module->as<torch::nn::BatchNorm2dImpl>()->forward(in(0)); break;
@@ -148,7 +152,8 @@ TEST_P(ExportRoundTrip, InterpreterAndRuntimeReproduceTheTrainer) {
 
   // (a) The interpreter on the ONNX file, all images as one batch.
   const converter::Graph graph = converter::load_onnx(onnx_path, n);
-  const converter::Array array({n, c, hw, hw}, std::vector<double>(input.data_ptr<float>(), input.data_ptr<float>() + input.numel()));
+  const converter::Array array({n, c, hw, hw},
+                               std::vector<double>(input.data_ptr<float>(), input.data_ptr<float>() + input.numel()));
   const converter::Evaluation evaluation = converter::evaluate(graph, {array});
 
   const std::vector<Layer>& layers = model.network->layers();
@@ -172,11 +177,11 @@ TEST_P(ExportRoundTrip, InterpreterAndRuntimeReproduceTheTrainer) {
     for (size_t k = 0; k < want.size(); ++k) {
       if (static_cast<int32_t>(got[k]) == want[k]) continue;
       if (differing++ == 0)
-        first = "[" + std::to_string(k) + "] trainer " + std::to_string(got[k]) + " (x = " +
-                std::to_string(before.flatten()[static_cast<int64_t>(k)].item<float>()) + "), interpreter " +
+        first = "[" + std::to_string(k) + "] trainer " + std::to_string(got[k]) +
+                " (x = " + std::to_string(before.flatten()[static_cast<int64_t>(k)].item<float>()) + "), interpreter " +
                 std::to_string(want[k]) + " (x = " +
-                std::to_string(evaluation.value(graph, layers[static_cast<size_t>(layer.inputs[0])].name)
-                                   .values[k]) + ")";
+                std::to_string(evaluation.value(graph, layers[static_cast<size_t>(layer.inputs[0])].name).values[k]) +
+                ")";
     }
     EXPECT_EQ(differing, 0u) << "of " << want.size() << " codes; first " << first;
     const std::set<int32_t> distinct(want.begin(), want.end());
@@ -194,7 +199,8 @@ TEST_P(ExportRoundTrip, InterpreterAndRuntimeReproduceTheTrainer) {
   const double magnitude = 1.0 + logits.abs().max().item<double>();
   double max_error = 0;
   for (size_t k = 0; k < interpreted.size(); ++k)
-    max_error = std::max(max_error, std::fabs(interpreted.values[k] - logits.flatten()[static_cast<int64_t>(k)].item<double>()));
+    max_error = std::max(max_error,
+                         std::fabs(interpreted.values[k] - logits.flatten()[static_cast<int64_t>(k)].item<double>()));
   EXPECT_LE(max_error, 1e-4 * magnitude);
 
   // (b) The converted model: `lowbit verify` (its codes against the interpreter's, per layer) ...
@@ -211,7 +217,8 @@ TEST_P(ExportRoundTrip, InterpreterAndRuntimeReproduceTheTrainer) {
     ASSERT_TRUE(runtime.run());
     const std::vector<float> got = runtime.output(0);
     ASSERT_EQ(got.size(), static_cast<size_t>(kClasses));
-    for (int j = 0; j < kClasses; ++j) EXPECT_NEAR(got[j], logits[k][j].item<float>(), 1e-4 * magnitude) << "image " << k;
+    for (int j = 0; j < kClasses; ++j)
+      EXPECT_NEAR(got[j], logits[k][j].item<float>(), 1e-4 * magnitude) << "image " << k;
   }
 }
 

@@ -39,7 +39,8 @@ class GraphWriter {
     proto->set_name(name);
     proto->set_data_type(onnx::TensorProto::FLOAT);
     for (const int64_t d : t.sizes()) proto->add_dims(d);
-    proto->set_raw_data(std::string(static_cast<const char*>(t.data_ptr()), static_cast<size_t>(t.numel()) * sizeof(float)));
+    proto->set_raw_data(
+        std::string(static_cast<const char*>(t.data_ptr()), static_cast<size_t>(t.numel()) * sizeof(float)));
     return name;
   }
   std::string scalar(const std::string& name, float value) { return initializer(name, torch::full({}, value)); }
@@ -66,7 +67,9 @@ onnx::AttributeProto& attribute(onnx::NodeProto& n, const std::string& name, onn
   a->set_type(type);
   return *a;
 }
-void set_int(onnx::NodeProto& n, const std::string& name, int64_t v) { attribute(n, name, onnx::AttributeProto::INT).set_i(v); }
+void set_int(onnx::NodeProto& n, const std::string& name, int64_t v) {
+  attribute(n, name, onnx::AttributeProto::INT).set_i(v);
+}
 void set_float(onnx::NodeProto& n, const std::string& name, float v) {
   attribute(n, name, onnx::AttributeProto::FLOAT).set_f(v);
 }
@@ -109,11 +112,16 @@ std::string weight_input(GraphWriter& g, const std::string& layer, const QuantCo
       // BipolarQuant's scale must be positive: an all-zero channel (mean|w| = 0, output 0 in the
       // trainer) has no ±scale form.
       const int64_t channel = first_nonpositive(codes.scale);
-      if (channel >= 0)
-        throw ExportError(weight + ": binary mean scaling with " + (q.per_channel ? "output channel " + std::to_string(channel) + " all zero" : std::string("all weights zero")) +
-                          " (scale mean|w| = 0) cannot be expressed as a QONNX BipolarQuant, whose scale must be positive");
+      if (channel >= 0) {
+        const std::string what =
+            q.per_channel ? "output channel " + std::to_string(channel) + " all zero" : "all weights zero";
+        throw ExportError(
+            weight + ": binary mean scaling with " + what +
+            " (scale mean|w| = 0) cannot be expressed as a QONNX BipolarQuant, whose scale must be positive");
+      }
       g.initializer(weight, conv.weight);
-      g.node("BipolarQuant", {weight, g.initializer(prefix + "scale", codes.scale)}, quantized, quantized, kQonnxDomain);
+      g.node("BipolarQuant", {weight, g.initializer(prefix + "scale", codes.scale)}, quantized, quantized,
+             kQonnxDomain);
       return quantized;
     }
     case WeightQuantizerKind::kTernary: {
@@ -242,7 +250,10 @@ onnx::ModelProto export_onnx(const TrainedModel& trained) {
         outputs[i] = out;
         break;
       case LayerKind::kDropout: outputs[i] = input(0); break;
-      case LayerKind::kAdd: g.node("Add", {input(0), input(1)}, layer.name, out); outputs[i] = out; break;
+      case LayerKind::kAdd:
+        g.node("Add", {input(0), input(1)}, layer.name, out);
+        outputs[i] = out;
+        break;
       case LayerKind::kGlobalAvgPool: {
         const std::string flat = layer.name + ".flatten";
         g.node("GlobalAveragePool", {input(0)}, layer.name, layer.name);
@@ -306,7 +317,8 @@ ExportSummary export_checkpoint(const std::string& target, const std::string& ou
     throw std::runtime_error(checkpoint + ": " + e.what());
   }
   std::string bytes;
-  if (!model.SerializeToString(&bytes)) throw std::runtime_error(out_path + ": the model does not serialize (over 2 GB?)");
+  if (!model.SerializeToString(&bytes))
+    throw std::runtime_error(out_path + ": the model does not serialize (over 2 GB?)");
   write_file_atomically(out_path, bytes);
   ExportSummary s = summarize_onnx(model);
   s.checkpoint = checkpoint;

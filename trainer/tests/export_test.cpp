@@ -36,9 +36,9 @@ TrainedModel zoo_model(const std::string& network_yaml, int channels = 1, int si
   const std::string mean = channels == 1 ? "[0.5]" : "[0.5, 0.4, 0.3]";
   const std::string yaml = "network: " + network_yaml + "\n" +
                            "dataset: {format: idx, path: /nonexistent}\n"
-                           "preprocess: {channels: " + std::to_string(channels) + ", input_size: [" +
-                           std::to_string(size) + ", " + std::to_string(size) + "], mean: " + mean + ", std: " + mean +
-                           "}\ntraining: {steps: 1}\n";
+                           "preprocess: {channels: " +
+                           std::to_string(channels) + ", input_size: [" + std::to_string(size) + ", " +
+                           std::to_string(size) + "], mean: " + mean + ", std: " + mean + "}\ntraining: {steps: 1}\n";
   TrainedModel model;
   model.config = parse_config(yaml, "export_test.yaml");
   for (int k = 0; k < 10; ++k) model.class_names.push_back("class " + std::to_string(k));
@@ -123,7 +123,8 @@ void expect_well_formed(const onnx::ModelProto& m, int channels, int size) {
     EXPECT_TRUE(node_names.insert(n.name()).second) << "duplicate node " << n.name();
     EXPECT_NE(n.op_type(), "Dropout");
     for (const auto& input : n.input()) EXPECT_TRUE(known.count(input)) << n.name() << " reads unknown " << input;
-    for (const auto& output : n.output()) EXPECT_TRUE(known.insert(output).second) << "tensor written twice: " << output;
+    for (const auto& output : n.output())
+      EXPECT_TRUE(known.insert(output).second) << "tensor written twice: " << output;
     const bool qonnx = n.op_type() == "Quant" || n.op_type() == "BipolarQuant";
     EXPECT_EQ(n.domain(), qonnx ? kQonnx : "") << n.name();
   }
@@ -158,13 +159,13 @@ TEST(Export, LmnetV1QuantizeStructureMetadataAndShapes) {
   const onnx::ModelProto m = export_onnx(model);
   expect_well_formed(m, 1, 8);
   EXPECT_EQ(op_counts(m), (std::map<std::string, size_t>{{"BatchNormalization", 6},
-                                                          {"BipolarQuant", 6},
-                                                          {"Conv", 7},
-                                                          {"Flatten", 1},
-                                                          {"GlobalAveragePool", 1},
-                                                          {"Quant", 5},
-                                                          {"Relu", 1},
-                                                          {"SpaceToDepth", 3}}));
+                                                         {"BipolarQuant", 6},
+                                                         {"Conv", 7},
+                                                         {"Flatten", 1},
+                                                         {"GlobalAveragePool", 1},
+                                                         {"Quant", 5},
+                                                         {"Relu", 1},
+                                                         {"SpaceToDepth", 3}}));
   // The chain of the first blocks, by tensor names.
   EXPECT_EQ(node_named(m, "conv1").input(0), "input");
   EXPECT_EQ(node_named(m, "bn1").input(0), "conv1");
@@ -187,7 +188,8 @@ TEST(Export, LmnetV1QuantizeStructureMetadataAndShapes) {
   EXPECT_EQ(weight_quantizer(m, "conv7"), nullptr);
   EXPECT_EQ(node_named(m, "conv7").input(2), "conv7.bias");
   const onnx::NodeProto& conv3 = node_named(m, "conv3");
-  EXPECT_EQ(std::vector<int64_t>(attribute(conv3, "kernel_shape").ints().begin(), attribute(conv3, "kernel_shape").ints().end()),
+  EXPECT_EQ(std::vector<int64_t>(attribute(conv3, "kernel_shape").ints().begin(),
+                                 attribute(conv3, "kernel_shape").ints().end()),
             (std::vector<int64_t>{3, 3}));
   EXPECT_EQ(std::vector<int64_t>(attribute(conv3, "pads").ints().begin(), attribute(conv3, "pads").ints().end()),
             (std::vector<int64_t>{1, 1, 1, 1}));
@@ -214,7 +216,8 @@ TEST(Export, LmnetV1QuantizeStructureMetadataAndShapes) {
   const auto& b3 = *model.network->named_modules()["bn3"]->as<torch::nn::BatchNorm2dImpl>();
   EXPECT_TRUE(torch::equal(torch::tensor(values(initializer(m, "bn3.var"))), b3.running_var));
 
-  for (const std::string act : {"act1", "act2", "act3", "act4", "act5"}) expect_activation_quant(m, act, 2.0f / 3.0f, 2);
+  for (const std::string act : {"act1", "act2", "act3", "act4", "act5"})
+    expect_activation_quant(m, act, 2.0f / 3.0f, 2);
   EXPECT_EQ(node_named(m, "act6").op_type(), "Relu");
 
   EXPECT_EQ(metadata(m, "lowbit.task"), "classification");
@@ -235,9 +238,8 @@ TEST(Export, LmnetV1QuantizeStructureMetadataAndShapes) {
 }
 
 TEST(Export, FloatTwinsHaveNoQuantizers) {
-  for (const auto& [name, convs, relus, adds] :
-       std::vector<std::tuple<std::string, size_t, size_t, size_t>>{{"LmnetV1", 7, 6, 0}, {"TinyNet", 4, 3, 0},
-                                                                   {"LmResnet", 21, 17, 8}}) {
+  for (const auto& [name, convs, relus, adds] : std::vector<std::tuple<std::string, size_t, size_t, size_t>>{
+           {"LmnetV1", 7, 6, 0}, {"TinyNet", 4, 3, 0}, {"LmResnet", 21, 17, 8}}) {
     SCOPED_TRACE(name);
     const TrainedModel model = zoo_model("{name: " + name + ", base_channels: 4}");
     const onnx::ModelProto m = export_onnx(model);
@@ -255,13 +257,13 @@ TEST(Export, TinyNetQuantizeStructure) {
   const onnx::ModelProto m = export_onnx(zoo_model("{name: TinyNetQuantize}", 3, 8));
   expect_well_formed(m, 3, 8);
   EXPECT_EQ(op_counts(m), (std::map<std::string, size_t>{{"BatchNormalization", 3},
-                                                          {"BipolarQuant", 3},
-                                                          {"Conv", 4},
-                                                          {"Flatten", 1},
-                                                          {"GlobalAveragePool", 1},
-                                                          {"Quant", 2},
-                                                          {"Relu", 1},
-                                                          {"SpaceToDepth", 2}}));
+                                                         {"BipolarQuant", 3},
+                                                         {"Conv", 4},
+                                                         {"Flatten", 1},
+                                                         {"GlobalAveragePool", 1},
+                                                         {"Quant", 2},
+                                                         {"Relu", 1},
+                                                         {"SpaceToDepth", 2}}));
   EXPECT_EQ(dims(initializer(m, "conv1.weight")), (std::vector<int64_t>{16, 3, 3, 3}));
   EXPECT_EQ(dims(initializer(m, "conv2.weight")), (std::vector<int64_t>{32, 64, 3, 3}));
   EXPECT_EQ(node_named(m, "conv4").input(0), "act3");
@@ -272,14 +274,14 @@ TEST(Export, LmResnetQuantizeResidualsAndProjections) {
   const onnx::ModelProto m = export_onnx(zoo_model("{name: LmResnetQuantize, base_channels: 4}"));
   expect_well_formed(m, 1, 8);
   EXPECT_EQ(op_counts(m), (std::map<std::string, size_t>{{"Add", 8},
-                                                          {"BatchNormalization", 17},
-                                                          {"BipolarQuant", 20},
-                                                          {"Conv", 21},
-                                                          {"Flatten", 1},
-                                                          {"GlobalAveragePool", 1},
-                                                          {"Quant", 16},
-                                                          {"Relu", 1},
-                                                          {"SpaceToDepth", 3}}));
+                                                         {"BatchNormalization", 17},
+                                                         {"BipolarQuant", 20},
+                                                         {"Conv", 21},
+                                                         {"Flatten", 1},
+                                                         {"GlobalAveragePool", 1},
+                                                         {"Quant", 16},
+                                                         {"Relu", 1},
+                                                         {"SpaceToDepth", 3}}));
   // A plain block adds its input; a downsampling one adds the projected space-to-depth output.
   const onnx::NodeProto& add11 = node_named(m, "layer1_block1_add");
   EXPECT_EQ(add11.input(0), "conv1");
@@ -296,8 +298,8 @@ TEST(Export, LmResnetQuantizeResidualsAndProjections) {
 }
 
 TEST(Export, PerTensorBinaryScalesAreScalars) {
-  const onnx::ModelProto m =
-      export_onnx(zoo_model("{name: TinyNetQuantize, weight_quantizer: {kind: binary_mean_scaling, per_channel: false}}"));
+  const onnx::ModelProto m = export_onnx(
+      zoo_model("{name: TinyNetQuantize, weight_quantizer: {kind: binary_mean_scaling, per_channel: false}}"));
   for (const std::string conv : {"conv1", "conv2", "conv3"})
     EXPECT_EQ(dims(initializer(m, conv + ".weight_scale")), std::vector<int64_t>{}) << conv;
 }
@@ -342,7 +344,8 @@ TEST(Export, SignedNarrowWeightsAndWiderActivations) {
     EXPECT_EQ(dims(initializer(m, conv + ".weight_scale")), std::vector<int64_t>{});
   }
   const auto& conv2 = *model.network->named_modules()["conv2"]->as<QuantConv2dImpl>();
-  EXPECT_EQ(values(initializer(m, "conv2.weight_scale"))[0], weight_codes(conv2.weight, conv2.quantizer).scale.item<float>());
+  EXPECT_EQ(values(initializer(m, "conv2.weight_scale"))[0],
+            weight_codes(conv2.weight, conv2.quantizer).scale.item<float>());
   // quantize_last_layer: the classifier reads codes, so act6 is a quantizer too.
   for (const std::string act : {"act1", "act2", "act3", "act4", "act5", "act6"})
     expect_activation_quant(m, act, 4.0f / 7.0f, 3);
@@ -428,7 +431,9 @@ training: {batch_size: 32, steps: 2, seed: 1, workers: 1, threads: 1}
     }
     return ::testing::internal::GetCapturedStderr();
   };
-  EXPECT_EQ(failure("export " + (dir / "tiny.yaml") + " --out " + (dir / "x.onnx")).rfind("lowbit export: " + (dir / "tiny.yaml"), 0), 0u);
+  EXPECT_EQ(failure("export " + (dir / "tiny.yaml") + " --out " + (dir / "x.onnx"))
+                .rfind("lowbit export: " + (dir / "tiny.yaml"), 0),
+            0u);
   EXPECT_EQ(failure("export " + dir.path().string() + " --out " + (dir / "x.onnx")),
             "lowbit export: " + dir.path().string() + ": not a run directory (no checkpoints/best.pt)\n");
   const std::string unwritable = failure("export " + options.out_dir + " --out " + (dir / "missing/x.onnx"));
