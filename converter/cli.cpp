@@ -6,7 +6,10 @@
 #include <iostream>
 #include <memory>
 
+#include <nlohmann/json.hpp>
+
 #include "converter/convert.h"
+#include "converter/package.h"
 #include "converter/predict.h"
 #include "converter/profile.h"
 #include "converter/verify.h"
@@ -26,15 +29,19 @@ struct ConvertArgs {
 void run_convert(const ConvertArgs& args) {
   ConvertResult result;
   try {
+    check_device_builds(args.targets);  // before anything is written
     result = convert_onnx(args.model, args.out);
+    std::cout << format_summary(result) << "wrote " << result.model_path << " and " << result.meta_path << "\n";
+    if (!args.targets.empty()) {
+      write_device_packages(args.out, args.targets);
+      std::cout << "wrote device packages for";
+      for (const std::string& t : args.targets) std::cout << " " << t;
+      std::cout << " (" << args.out << "/lib/<target>/, include/, README.md)\n";
+    }
   } catch (const ConvertError& e) {
     std::cerr << "lowbit convert: " << e.what() << "\n";
     throw CLI::RuntimeError(1);
   }
-  std::cout << format_summary(result) << "wrote " << result.model_path << " and " << result.meta_path << "\n";
-  // Per-target packages and the C source tree come with the second part of the converter issue.
-  if (!args.targets.empty())
-    std::cerr << "lowbit convert: --targets is not yet supported; no per-target packages were written\n";
   if (args.emit_c) std::cerr << "lowbit convert: --emit-c is not yet supported; no C source tree was written\n";
 }
 
@@ -77,7 +84,7 @@ void run_verify(const VerifyArgs& args) {
 }
 
 struct BenchArgs {
-  std::string dir;
+  std::string dir, json;
   int runs = 100, threads = 1;
 };
 
@@ -104,6 +111,14 @@ void run_bench(const BenchArgs& args) {
     std::cout << std::fixed << std::setprecision(3) << path << ": " << ms.size() << " runs, " << args.threads
               << " thread(s): mean " << sum / ms.size() << " ms, median " << at(0.5) << " ms, p95 " << at(0.95)
               << " ms\n";
+    if (!args.json.empty())
+      write_text(args.json, nlohmann::json{{"model", path},
+                                           {"runs", ms.size()},
+                                           {"threads", args.threads},
+                                           {"mean_ms", sum / ms.size()},
+                                           {"median_ms", at(0.5)},
+                                           {"p95_ms", at(0.95)}}
+                                    .dump(2) + "\n");
   });
 }
 
@@ -122,15 +137,35 @@ void run_profile(const ProfileArgs& args) {
 }
 
 struct PredictArgs {
-  std::string dir, json;
+  std::string dir, json, data;
   std::vector<std::string> images;
-  size_t top_k = 5;
+  size_t top_k = 5, limit = SIZE_MAX;
   int threads = 1;
 };
+
+// --data: a whole dataset through the model, with its accuracy when labels go with it.
+void run_predict_dataset(const PredictArgs& args) {
+  reporting_errors("predict", [&] {
+    const DatasetReport report = predict_dataset(args.dir, args.data, args.limit, args.threads);
+    std::cout << format_dataset_report(report);
+    if (!args.json.empty()) write_text(args.json, dataset_report_json(report));
+  });
+}
 
 // Classifies every image; a bad image is reported (one line naming the file) and skipped, and the
 // command then exits with status 1 after the others have been classified.
 void run_predict(const PredictArgs& args) {
+  if (!args.data.empty()) {
+    if (!args.images.empty()) {
+      std::cerr << "lowbit predict: give either IMAGES or --data, not both\n";
+      throw CLI::RuntimeError(1);
+    }
+    return run_predict_dataset(args);
+  }
+  if (args.images.empty()) {
+    std::cerr << "lowbit predict: no images (give IMAGES or --data)\n";
+    throw CLI::RuntimeError(1);
+  }
   size_t failed = 0;
   reporting_errors("predict", [&] {
     const std::vector<Prediction> predictions = predict_images(args.dir, args.images, args.top_k, args.threads);
@@ -152,7 +187,8 @@ void add_cli_commands(CLI::App& app) {
   CLI::App* convert = app.add_subcommand("convert", "Convert an ONNX/QONNX model into a lowbit model directory");
   convert->add_option("MODEL", args->model, "ONNX model file")->required();
   convert->add_option("--out", args->out, "Output directory (model.lbm, meta.yaml)")->required();
-  convert->add_option("--targets", args->targets, "Device packages to build: x86_64,aarch64,armv7 (not yet supported)")
+  convert->add_option("--targets", args->targets,
+                      "Device packages to write: x86_64,aarch64,armv7 (libraries, lowbit-run, headers, README)")
       ->delimiter(',')
       ->check(CLI::IsMember({"x86_64", "aarch64", "armv7"}));
   convert->add_flag("--emit-c", args->emit_c, "Also write a self-contained C source tree (not yet supported)");
@@ -174,6 +210,7 @@ void add_cli_commands(CLI::App& app) {
   bench->add_option("DIR", bench_args->dir, "Converted model directory")->required();
   bench->add_option("--runs", bench_args->runs, "Timed runs")->check(CLI::PositiveNumber);
   bench->add_option("--threads", bench_args->threads, "Worker threads")->check(CLI::PositiveNumber);
+  bench->add_option("--json", bench_args->json, "Also write the statistics as JSON (mean_ms, median_ms, p95_ms)");
   bench->callback([bench_args] { run_bench(*bench_args); });
 
   auto profile_args = std::make_shared<ProfileArgs>();
@@ -189,7 +226,12 @@ void add_cli_commands(CLI::App& app) {
   auto predict_args = std::make_shared<PredictArgs>();
   CLI::App* predict = app.add_subcommand("predict", "Classify PNG/JPEG images with a converted model (top-k classes)");
   predict->add_option("DIR", predict_args->dir, "Converted model directory (model.lbm, meta.yaml)")->required();
-  predict->add_option("IMAGES", predict_args->images, "Image files")->required();
+  predict->add_option("IMAGES", predict_args->images, "Image files");
+  predict->add_option("--data", predict_args->data,
+                      "Instead of IMAGES: an IDX images file, a directory with t10k-images-idx3-ubyte(.gz) or a "
+                      "directory of PNG/JPEG images; prints the top-1 accuracy when IDX labels go with it");
+  predict->add_option("--images", predict_args->limit, "With --data: at most this many images")
+      ->check(CLI::PositiveNumber);
   predict->add_option("--top-k", predict_args->top_k, "Classes shown per image")->check(CLI::PositiveNumber);
   predict->add_option("--threads", predict_args->threads, "Worker threads")->check(CLI::PositiveNumber);
   predict->add_option("--json", predict_args->json, "Also write the predictions as JSON");

@@ -188,6 +188,33 @@ std::vector<Pixels> read_idx_images(const std::string& path, size_t limit) {
   return images;
 }
 
+std::vector<uint8_t> read_idx_labels(const std::string& path, size_t limit) {
+  std::unique_ptr<gzFile_s, GzFile> file(gzopen(path.c_str(), "rb"));
+  if (!file) throw ConvertError(path + ": cannot open");
+  uint8_t header[8];
+  if (gzread(file.get(), header, sizeof header) != static_cast<int>(sizeof header) || big_endian(header) != 0x801)
+    throw ConvertError(path + ": not an IDX1 ubyte labels file");
+  std::vector<uint8_t> labels(std::min<size_t>(big_endian(header + 4), limit));
+  if (gzread(file.get(), labels.data(), static_cast<unsigned>(labels.size())) != static_cast<int>(labels.size()))
+    throw ConvertError(path + ": truncated: fewer than " + std::to_string(labels.size()) + " labels");
+  return labels;
+}
+
+std::string labels_file_for(const std::string& data_path) {
+  namespace fs = std::filesystem;
+  if (fs::is_directory(data_path)) {
+    for (const char* name : {"t10k-labels-idx1-ubyte", "t10k-labels-idx1-ubyte.gz"})
+      if (fs::exists(fs::path(data_path) / name)) return (fs::path(data_path) / name).string();
+    return "";
+  }
+  std::string name = fs::path(data_path).filename().string();
+  const size_t at = name.find("images-idx3");
+  if (at == std::string::npos) return "";
+  name.replace(at, 11, "labels-idx1");
+  const fs::path labels = fs::path(data_path).parent_path() / name;
+  return fs::exists(labels) ? labels.string() : "";
+}
+
 std::vector<Pixels> load_dataset(const std::string& path, size_t limit) {
   namespace fs = std::filesystem;
   if (!fs::is_directory(path)) return read_idx_images(path, limit);

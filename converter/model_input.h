@@ -41,6 +41,13 @@ Pixels decode_image(const std::string& path);
 // Up to `limit` images of an IDX3 ubyte file (gzip-compressed or not). Throws ConvertError.
 std::vector<Pixels> read_idx_images(const std::string& path, size_t limit);
 
+// Up to `limit` labels of an IDX1 ubyte file (gzip-compressed or not). Throws ConvertError.
+std::vector<uint8_t> read_idx_labels(const std::string& path, size_t limit);
+
+// The labels file that goes with --data: t10k-labels-idx1-ubyte(.gz) in a dataset directory, or
+// the images file's name with "images-idx3" replaced by "labels-idx1"; empty when there is none.
+std::string labels_file_for(const std::string& data_path);
+
 // `limit` images from --data: a directory of images (sorted by name), an IDX file, or a directory
 // holding t10k-images-idx3-ubyte(.gz). Throws ConvertError.
 std::vector<Pixels> load_dataset(const std::string& path, size_t limit);

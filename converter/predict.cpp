@@ -97,6 +97,54 @@ std::vector<Prediction> predict_images(const std::string& model_dir, const std::
   return out;
 }
 
+DatasetReport predict_dataset(const std::string& model_dir, const std::string& data, size_t limit, int threads) {
+  Predictor predictor(model_dir, threads);
+  const std::vector<Pixels> images = load_dataset(data, limit);
+  DatasetReport report;
+  report.data = data;
+  report.labels_file = labels_file_for(data);
+  std::vector<uint8_t> labels;
+  if (report.has_labels()) {
+    labels = read_idx_labels(report.labels_file, images.size());
+    if (labels.size() != images.size())
+      throw ConvertError(report.labels_file + ": " + std::to_string(labels.size()) + " labels for " +
+                         std::to_string(images.size()) + " images");
+  }
+  for (size_t i = 0; i < images.size(); ++i) {
+    const std::vector<double> p =
+        predictor.probabilities(preprocess_pixels(predictor.preprocess(), images[i], data + " image " + std::to_string(i)));
+    const ClassScore best = top_k(p, predictor.class_names(), 1).at(0);
+    DatasetPrediction d{labels.empty() ? -1 : labels[i], best.index, best.probability};
+    if (d.label >= 0 && static_cast<size_t>(d.label) == d.predicted) ++report.correct;
+    report.predictions.push_back(d);
+  }
+  return report;
+}
+
+std::string format_dataset_report(const DatasetReport& r) {
+  std::ostringstream out;
+  out << r.data << ": " << r.predictions.size() << " images";
+  if (r.has_labels())
+    out << ", top-1 " << std::fixed << std::setprecision(2) << 100.0 * r.top1() << " % (" << r.correct << " correct; labels "
+        << r.labels_file << ")";
+  else
+    out << " (no labels found, so no accuracy)";
+  out << "\n";
+  return out.str();
+}
+
+std::string dataset_report_json(const DatasetReport& r) {
+  nlohmann::ordered_json all = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < r.predictions.size(); ++i) {
+    const DatasetPrediction& p = r.predictions[i];
+    all.push_back({{"index", i}, {"label", p.label}, {"predicted", p.predicted}, {"probability", p.probability}});
+  }
+  nlohmann::ordered_json j = {{"data", r.data}, {"images", r.predictions.size()}, {"labels", r.labels_file}};
+  if (r.has_labels()) j["top1"] = r.top1();
+  j["predictions"] = all;
+  return j.dump(1) + "\n";
+}
+
 std::string format_predictions(const std::vector<Prediction>& predictions) {
   std::ostringstream out;
   for (const Prediction& p : predictions) {

@@ -58,6 +58,25 @@ class Predictor {
 std::vector<Prediction> predict_images(const std::string& model_dir, const std::vector<std::string>& images, size_t k,
                                        int threads = 1);
 
+// A dataset (--data: IDX file or directory, or a directory of images) through the model: the
+// top-1 class of every image, and the accuracy when labels go with it (labels_file_for).
+struct DatasetPrediction {
+  int label = -1;  // -1: no labels
+  size_t predicted = 0;
+  double probability = 0;
+};
+struct DatasetReport {
+  std::string data, labels_file;
+  std::vector<DatasetPrediction> predictions;
+  size_t correct = 0;
+  bool has_labels() const { return !labels_file.empty(); }
+  double top1() const { return predictions.empty() ? 0.0 : static_cast<double>(correct) / predictions.size(); }
+};
+DatasetReport predict_dataset(const std::string& model_dir, const std::string& data, size_t limit, int threads = 1);
+std::string format_dataset_report(const DatasetReport& report);
+// {"data", "images", "labels", "top1" (with labels), "predictions": [{"index", "label", "predicted", "probability"}]}
+std::string dataset_report_json(const DatasetReport& report);
+
 std::string format_predictions(const std::vector<Prediction>& predictions);
 // [{"image": ..., "top": [{"class": ..., "index": ..., "probability": ...}]}]; failed images carry
 // "error" instead of "top".

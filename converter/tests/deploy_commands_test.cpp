@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "conversion_check.h"
+#include "cli_run.h"
 #include "converter/cli.h"
 #include "converter/model_input.h"
 #include "lmnet_model.h"
@@ -17,26 +18,6 @@ namespace lowbit::converter::test {
 namespace {
 
 // Parses `command` as the lowbit tool would; returns the exit status and the captured stdout/stderr.
-struct CliRun {
-  int status = 0;
-  std::string out, err;
-};
-CliRun run_cli(const std::string& command) {
-  CLI::App app;
-  add_cli_commands(app);
-  CliRun r;
-  ::testing::internal::CaptureStdout();
-  ::testing::internal::CaptureStderr();
-  try {
-    app.parse(command, false);
-  } catch (const CLI::Error& e) {
-    r.status = e.get_exit_code();
-  }
-  r.out = ::testing::internal::GetCapturedStdout();
-  r.err = ::testing::internal::GetCapturedStderr();
-  return r;
-}
-
 // Fashion-MNIST-like 28x28 images in a gzip IDX3 file.
 void write_idx_gz(const std::string& path, uint32_t count, uint32_t seed) {
   gzFile f = gzopen(path.c_str(), "wb");

@@ -12,32 +12,13 @@
 #include <stb/stb_image_write.h>
 
 #include "conversion_check.h"
+#include "cli_run.h"
 #include "converter/cli.h"
 #include "converter/predict.h"
 #include "lmnet_model.h"
 
 namespace lowbit::converter::test {
 namespace {
-
-struct CliRun {
-  int status = 0;
-  std::string out, err;
-};
-CliRun run_cli(const std::string& command) {
-  CLI::App app;
-  add_cli_commands(app);
-  CliRun r;
-  ::testing::internal::CaptureStdout();
-  ::testing::internal::CaptureStderr();
-  try {
-    app.parse(command, false);
-  } catch (const CLI::Error& e) {
-    r.status = e.get_exit_code();
-  }
-  r.out = ::testing::internal::GetCapturedStdout();
-  r.err = ::testing::internal::GetCapturedStderr();
-  return r;
-}
 
 const std::vector<std::string> kClasses = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                            "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};

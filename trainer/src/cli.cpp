@@ -147,7 +147,7 @@ void add_train(CLI::App& app) {
     std::string config, out;
     bool resume = false;
     int threads = 0;
-    int64_t measure_steps = 0;
+    int64_t measure_steps = 0, epochs = 0;
   };
   auto args = std::make_shared<Args>();
   CLI::App* command = app.add_subcommand("train", "Train a network from a YAML config");
@@ -158,6 +158,10 @@ void add_train(CLI::App& app) {
                       "LibTorch threads, overriding training.threads (1 is fastest on a machine busy with "
                       "other work: threads waiting for a preempted one stall every operation)")
       ->check(CLI::Range(1, 256));
+  command->add_option("--epochs", args->epochs,
+                      "Train for this many epochs instead of the config's schedule (the LR schedule is stretched "
+                      "to fit; e.g. the demo's short run)")
+      ->check(CLI::PositiveNumber);
   command->add_option("--measure-steps", args->measure_steps,
                       "Only time this many training steps (after 5 warm-up steps) and print ms/step")
       ->check(CLI::PositiveNumber);
@@ -165,6 +169,10 @@ void add_train(CLI::App& app) {
     run_command("train", [&] {
       Config config = load_config(args->config);
       if (args->threads > 0) config.training.threads = args->threads;
+      if (args->epochs > 0) {
+        config.training.epochs = args->epochs;
+        config.training.steps = 0;
+      }
       if (args->measure_steps > 0) {
         const StepTiming t = measure_steps(config, 5, args->measure_steps);
         std::printf("%s: %.1f ms per training step (batch %d, %.1f ms of it waiting for data), %.0f images/s\n",
@@ -187,7 +195,7 @@ void add_train(CLI::App& app) {
 
 void add_eval(CLI::App& app) {
   struct Args {
-    std::string target, out, which = "best", report;
+    std::string target, out, which = "best", report, json;
   };
   auto args = std::make_shared<Args>();
   CLI::App* command = app.add_subcommand(
@@ -196,6 +204,7 @@ void add_eval(CLI::App& app) {
   command->add_option("--out", args->out, "With a config: its run directory (default: runs/<config name>)");
   command->add_option("--checkpoint", args->which, "With a config: which checkpoint")
       ->check(CLI::IsMember({"best", "last"}))->capture_default_str();
+  command->add_option("--json", args->json, "Also write the results as JSON (top1, top5, per-class, confusion)");
   command->add_option("--report", args->report,
                       "Directory for confusion.txt and confusion.png (default: the run directory)");
   command->callback([args] {
@@ -217,6 +226,7 @@ void add_eval(CLI::App& app) {
       }
       if (!report.empty()) fs::create_directories(report);
       write_file_atomically((report / "confusion.txt").string(), checkpoint + "\n" + text);
+      if (!args->json.empty()) write_file_atomically(args->json, evaluation_json(summary));
       const std::string png = (report / "confusion.png").string();
       const std::string warning = plot_confusion(summary.class_names, summary.confusion, png, checkpoint);
       if (!warning.empty()) std::fprintf(stderr, "lowbit eval: warning: %s\n", warning.c_str());
@@ -247,10 +257,39 @@ void add_export(CLI::App& app) {
 
 }  // namespace
 
+// ---- torch-bench ----
+
+void add_torch_bench(CLI::App& app) {
+  struct Args {
+    std::string target, json;
+    int threads = 1;
+    int64_t runs = 200, warmup = 20;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* command = app.add_subcommand(
+      "torch-bench", "Inference latency of a network in LibTorch (batch 1): the float baseline of a deployed model");
+  command->add_option("target", args->target, "A checkpoint (.pt), or a config (.yaml: the network, untrained)")
+      ->required();
+  command->add_option("--threads", args->threads, "LibTorch threads")->check(CLI::Range(1, 256))->capture_default_str();
+  command->add_option("--runs", args->runs, "Timed forward passes")->check(CLI::PositiveNumber)->capture_default_str();
+  command->add_option("--warmup", args->warmup, "Untimed forward passes first")->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  command->add_option("--json", args->json, "Also write the statistics as JSON (mean_ms, median_ms, p95_ms)");
+  command->callback([args] {
+    run_command("torch-bench", [&] {
+      const LatencyStats stats = latency_stats(measure_inference(args->target, args->threads, args->warmup, args->runs));
+      std::printf("%s: LibTorch, %zu runs, %d thread(s), batch 1: mean %.3f ms, median %.3f ms, p95 %.3f ms\n",
+                  args->target.c_str(), stats.runs, args->threads, stats.mean_ms, stats.median_ms, stats.p95_ms);
+      if (!args->json.empty()) write_file_atomically(args->json, latency_json(args->target, args->threads, stats));
+    });
+  });
+}
+
 void add_cli_commands(CLI::App& app) {
   add_init(app);
   add_train(app);
   add_eval(app);
+  add_torch_bench(app);
   add_export(app);
 }
 

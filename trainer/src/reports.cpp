@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iomanip>
+#include <numeric>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -247,6 +248,41 @@ std::string plot_confusion(const std::vector<std::string>& class_names, const st
 }
 
 // ---- evaluation report ----
+
+std::string evaluation_json(const EvaluationSummary& s) {
+  const size_t n = s.class_names.size();
+  nlohmann::json per_class = nlohmann::json::array(), confusion = nlohmann::json::array();
+  for (size_t i = 0; i < n; ++i) {
+    const auto row = s.confusion.begin() + static_cast<std::ptrdiff_t>(i * n);
+    const int64_t total = std::accumulate(row, row + static_cast<std::ptrdiff_t>(n), int64_t{0});
+    per_class.push_back(total ? static_cast<double>(s.confusion[i * n + i]) / static_cast<double>(total) : 0.0);
+    confusion.push_back(std::vector<int64_t>(row, row + static_cast<std::ptrdiff_t>(n)));
+  }
+  const nlohmann::json j = {{"images", s.images},         {"loss", s.loss},
+                            {"top1", s.top1},             {"top5", s.top5},
+                            {"class_names", s.class_names}, {"per_class_top1", per_class},
+                            {"confusion", confusion}};
+  return j.dump(2) + "\n";
+}
+
+LatencyStats latency_stats(std::vector<double> ms) {
+  LatencyStats stats;
+  if (ms.empty()) return stats;
+  std::sort(ms.begin(), ms.end());
+  const auto at = [&](double q) { return ms[std::min(ms.size() - 1, static_cast<size_t>(q * static_cast<double>(ms.size())))]; };
+  stats.runs = ms.size();
+  stats.mean_ms = std::accumulate(ms.begin(), ms.end(), 0.0) / static_cast<double>(ms.size());
+  stats.median_ms = at(0.5);
+  stats.p95_ms = at(0.95);
+  return stats;
+}
+
+std::string latency_json(const std::string& target, int threads, const LatencyStats& s) {
+  const nlohmann::json j = {{"target", target},     {"framework", "LibTorch"}, {"threads", threads},
+                            {"runs", s.runs},       {"mean_ms", s.mean_ms},    {"median_ms", s.median_ms},
+                            {"p95_ms", s.p95_ms}};
+  return j.dump(2) + "\n";
+}
 
 std::string format_evaluation(const EvaluationSummary& s) {
   const size_t n = s.class_names.size();

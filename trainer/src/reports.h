@@ -68,5 +68,16 @@ struct EvaluationSummary {
 };
 // top-1 / top-5, per-class accuracy and the confusion matrix as text.
 std::string format_evaluation(const EvaluationSummary& summary);
+// {"images", "loss", "top1", "top5", "class_names", "per_class_top1", "confusion" (rows = true class)}
+std::string evaluation_json(const EvaluationSummary& summary);
+
+// Statistics of timed runs (milliseconds).
+struct LatencyStats {
+  size_t runs = 0;
+  double mean_ms = 0.0, median_ms = 0.0, p95_ms = 0.0;
+};
+LatencyStats latency_stats(std::vector<double> ms);
+// {"target", "framework": "LibTorch", "threads", "runs", "mean_ms", "median_ms", "p95_ms"}
+std::string latency_json(const std::string& target, int threads, const LatencyStats& stats);
 
 }  // namespace lowbit::trainer

@@ -485,6 +485,34 @@ StepTiming measure_steps(const Config& config, int64_t warmup, int64_t steps) {
   return timing;
 }
 
+std::vector<double> measure_inference(const std::string& target, int threads, int64_t warmup, int64_t runs) {
+  torch::set_num_threads(threads);
+  const bool is_config = std::filesystem::path(target).extension() == ".yaml" ||
+                         std::filesystem::path(target).extension() == ".yml";
+  Network network{nullptr};
+  Config config;
+  if (is_config) {
+    config = load_config(target);
+    network = make_network(config, RunData(config, false).class_names().size());
+    network->eval();
+  } else {
+    TrainedModel model = load_trained_model(target);
+    config = model.config;
+    network = model.network;
+  }
+  torch::NoGradGuard no_grad;
+  const torch::Tensor input = torch::randn({1, config.preprocess.channels, config.preprocess.height, config.preprocess.width});
+  std::vector<double> ms;
+  ms.reserve(static_cast<size_t>(runs));
+  for (int64_t i = 0; i < warmup + runs; ++i) {
+    const Clock::time_point start = Clock::now();
+    const torch::Tensor logits = network->forward(input);
+    if (i >= warmup) ms.push_back(1000.0 * seconds_since(start));
+    if (!logits.defined()) throw std::runtime_error(target + ": the network produced no output");
+  }
+  return ms;
+}
+
 TrainedModel load_trained_model(const std::string& path) {
   CheckpointReader checkpoint(path);
   TrainedModel model{checkpoint.config(), checkpoint.class_names(), nullptr};

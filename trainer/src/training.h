@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "config.h"
 #include "reports.h"
@@ -42,6 +43,12 @@ struct StepTiming {
   int batch_size = 0;
 };
 StepTiming measure_steps(const Config& config, int64_t warmup, int64_t steps);
+
+// Inference latency of a network in LibTorch: batch 1, eval mode, no autograd, `threads`
+// intra-op threads; returns the milliseconds of each of `runs` forward passes after `warmup`
+// untimed ones. `target` is a checkpoint (.pt, its trained weights) or a config (.yaml, the
+// network with its initial weights: latency does not depend on the values).
+std::vector<double> measure_inference(const std::string& target, int threads, int64_t warmup, int64_t runs);
 
 std::string checkpoint_path(const std::string& run_dir, const std::string& which);  // "last" / "best"
 
