@@ -1,15 +1,21 @@
 // The C API: a thin shell over Executor that turns Status into lowbit_last_error().
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <string>
 
 #include "executor.h"
+#include "kernels/kernel_table.h"
 #include "lowbit/lowbit.h"
 #include "lowbit/model_builder.h"
 #include "quantize.h"
 
 struct lowbit_model {
-  std::unique_ptr<lowbit::Executor> exec;
+  std::unique_ptr<lowbit::Executor> owned;  // heap loads
+  lowbit::Executor* exec = nullptr;
+  bool in_workspace = false;                // lowbit_model_load_static: everything lives in the caller's workspace
 };
 
 namespace {
@@ -33,12 +39,49 @@ lowbit_model* finish_load(const lowbit::Status& read, std::unique_ptr<lowbit::Mo
     return nullptr;
   }
   g_last_error.clear();
-  return new lowbit_model{std::move(exec)};
+  lowbit_model* m = new lowbit_model;
+  m->exec = exec.get();
+  m->owned = std::move(exec);
+  return m;
+}
+
+constexpr uintptr_t kStaticAlignment = 64;
+
+// Loads `data` in place with every structure taken from `workspace` (see lowbit_model_load_static).
+// With a workspace too small (or none) the load still completes, on the heap, so that *need is the
+// exact workspace size; it then frees everything and reports the shortfall.
+lowbit::Status load_into_workspace(const uint8_t* data, size_t size, void* workspace, size_t workspace_bytes,
+                                   lowbit_model** out, uint64_t* need) {
+  lowbit::WorkspaceArena arena;
+  arena.base = static_cast<uint8_t*>(workspace);
+  arena.size = workspace ? workspace_bytes : 0;
+  lowbit::WorkspaceArena* previous = lowbit::install_workspace_arena(&arena);
+  void* model_memory = lowbit::workspace_take(sizeof(lowbit_model), kStaticAlignment);
+  void* exec_memory = lowbit::workspace_take(sizeof(lowbit::Executor), kStaticAlignment);
+  lowbit::Executor* exec = nullptr;
+  lowbit::Status s = lowbit::Executor::load_in_place(data, size, exec_memory, &exec);
+  lowbit::install_workspace_arena(previous);
+  *need = arena.used;
+  if (s.ok && !arena.overflowed) {
+    lowbit_model* m = new (model_memory) lowbit_model;
+    m->exec = exec;
+    m->in_workspace = true;
+    *out = m;
+    return s;
+  }
+  if (exec_memory)
+    exec->~Executor();
+  else
+    delete exec;
+  if (s.ok)
+    s = lowbit::Status::Error("workspace too small: the model needs " + std::to_string(arena.used) + " bytes, got " +
+                              std::to_string(arena.size) + " (lowbit_model_workspace_bytes)");
+  return s;
 }
 
 const lowbit::TensorDesc* io_tensor(const lowbit_model* m, int index, bool output) {
   if (!m) return fail("model is NULL"), nullptr;
-  const std::vector<uint32_t>& ids = output ? m->exec->graph().outputs : m->exec->graph().inputs;
+  const lowbit::Vec<uint32_t>& ids = output ? m->exec->graph().outputs : m->exec->graph().inputs;
   if (index < 0 || static_cast<size_t>(index) >= ids.size()) {
     fail(std::string(output ? "output" : "input") + " index " + std::to_string(index) + " out of range");
     return nullptr;
@@ -53,7 +96,7 @@ uint32_t io_id(const lowbit_model* m, int index, bool output) {
 int fill_info(const lowbit::TensorDesc* t, lowbit_tensor_info* info) {
   if (!t) return -1;
   if (!info) return fail("info is NULL");
-  info->name = t->name.c_str();
+  info->name = t->c_name();
   info->dtype = static_cast<lowbit_dtype>(t->dtype);
   info->rank = t->rank;
   for (int i = 0; i < 4; ++i) info->dims[i] = i < t->rank ? t->dims[i] : 0;
@@ -91,7 +134,7 @@ uint64_t op_macs(const lowbit::GraphDesc& g, const lowbit::OpDesc& op) {
 
 int check_count(const lowbit::TensorDesc* t, size_t count) {
   if (count != t->element_count())
-    return fail("tensor '" + t->name + "' has " + std::to_string(t->element_count()) + " elements, got " +
+    return fail(std::string("tensor '") + t->c_name() + "' has " + std::to_string(t->element_count()) + " elements, got " +
                 std::to_string(count));
   return 0;
 }
@@ -114,7 +157,54 @@ lowbit_model* lowbit_load_memory(const void* data, size_t size) {
   return finish_load(s, std::move(bytes), "<memory>");
 }
 
-void lowbit_free(lowbit_model* model) { delete model; }
+lowbit_model* lowbit_model_load_static(const void* model_bytes, size_t size, void* workspace, size_t workspace_bytes) {
+  if (!model_bytes) return fail("model bytes are NULL"), nullptr;
+  if (reinterpret_cast<uintptr_t>(model_bytes) % kStaticAlignment != 0)
+    return fail("model bytes must be 64-byte aligned (they are used in place)"), nullptr;
+  if (!workspace && workspace_bytes) return fail("workspace is NULL"), nullptr;
+  if (reinterpret_cast<uintptr_t>(workspace) % kStaticAlignment != 0)
+    return fail("workspace must be 64-byte aligned"), nullptr;
+  lowbit_model* m = nullptr;
+  uint64_t need = 0;
+  const lowbit::Status s =
+      load_into_workspace(static_cast<const uint8_t*>(model_bytes), size, workspace, workspace_bytes, &m, &need);
+  if (!s.ok) return fail("<static>: " + s.message), nullptr;
+  g_last_error.clear();
+  return m;
+}
+
+size_t lowbit_model_workspace_bytes(const void* model_bytes, size_t size) {
+  if (!model_bytes) return fail("model bytes are NULL"), 0;
+  // The load is sized once per weight layout of every target; the largest need wins. Sizes come
+  // from this build's types, which are at least as large on a 64-bit host as on a 32-bit target.
+  uint64_t worst = 0;
+  for (size_t i = 0; i < lowbit::kernel_layout_count(); ++i) {
+    const lowbit::KernelTable* previous = lowbit::set_kernel_layout_override(&lowbit::kernel_layout(i));
+    lowbit_model* m = nullptr;
+    uint64_t need = 0;
+    const lowbit::Status s =
+        load_into_workspace(static_cast<const uint8_t*>(model_bytes), size, nullptr, 0, &m, &need);
+    lowbit::set_kernel_layout_override(previous);
+    if (!s.ok && s.message.compare(0, 19, "workspace too small") != 0) return fail("<static>: " + s.message), 0;
+    worst = std::max(worst, need);
+  }
+  // Loads may put the workspace anywhere 64-byte aligned; round up to whole 64-byte lines.
+  worst = (worst + kStaticAlignment - 1) / kStaticAlignment * kStaticAlignment;
+  if (worst > SIZE_MAX) return fail("<static>: workspace larger than this platform's address space"), 0;
+  g_last_error.clear();
+  return static_cast<size_t>(worst);
+}
+
+void lowbit_free(lowbit_model* model) {
+  if (!model) return;
+  if (!model->in_workspace) {
+    delete model;
+    return;
+  }
+  // Nothing to release: the memory is the caller's workspace; only the destructors run.
+  model->exec->~Executor();
+  model->~lowbit_model();
+}
 
 const char* lowbit_last_error(void) { return g_last_error.c_str(); }
 
@@ -164,7 +254,7 @@ int lowbit_get_output_f32(const lowbit_model* m, int index, float* data, size_t 
     std::memcpy(data, src, count * sizeof(float));
     return 0;
   }
-  if (t->dtype != lowbit::DType::kCodes) return fail("output '" + t->name + "' is not float or codes");
+  if (t->dtype != lowbit::DType::kCodes) return fail(std::string("output '") + t->c_name() + "' is not float or codes");
   const lowbit::PixelPlanes planes = t->pixel_planes();
   const uint32_t* words = static_cast<const uint32_t*>(src);
   for (size_t i = 0; i < count; ++i) {
@@ -203,7 +293,7 @@ int lowbit_op_profile(const lowbit_model* m, int index, const char** op_type, co
   if (index < 0 || static_cast<size_t>(index) >= m->exec->step_count()) return fail("op index out of range");
   const lowbit::OpDesc& op = m->exec->step_op(static_cast<size_t>(index));
   if (op_type) *op_type = lowbit::op_name(op.type);
-  if (output_name) *output_name = m->exec->graph().tensors[op.outputs[0]].name.c_str();
+  if (output_name) *output_name = m->exec->graph().tensors[op.outputs[0]].c_name();
   if (milliseconds) *milliseconds = m->exec->step_profile(static_cast<size_t>(index)).milliseconds;
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <fcntl.h>
@@ -33,16 +34,23 @@ struct Block {
   uint64_t size;
   size_t first, last;
   uint64_t offset = 0;
+  size_t rank = 0;  // position in the list handed to place(), the tie-break among equal sizes
 };
 
-// Greedy best-fit-by-size placement: largest blocks first, each at the lowest offset that does not
-// collide with an already placed block whose lifetime overlaps.
-uint64_t place(std::vector<Block*>& blocks) {
-  std::stable_sort(blocks.begin(), blocks.end(), [](const Block* a, const Block* b) { return a->size > b->size; });
-  std::vector<const Block*> placed;
+// Greedy best-fit-by-size placement: largest blocks first (ties in list order), each at the lowest
+// offset that does not collide with an already placed block whose lifetime overlaps. In-place
+// sorts and containers sized once: nothing here touches the heap when a workspace is installed.
+uint64_t place(Vec<Block*>& blocks) {
+  for (size_t i = 0; i < blocks.size(); ++i) blocks[i]->rank = i;
+  std::sort(blocks.begin(), blocks.end(),
+            [](const Block* a, const Block* b) { return a->size != b->size ? a->size > b->size : a->rank < b->rank; });
+  Vec<const Block*> placed;
+  placed.reserve(blocks.size());
+  Vec<const Block*> live;
+  live.reserve(blocks.size());
   uint64_t total = 0;
   for (Block* b : blocks) {
-    std::vector<const Block*> live;
+    live.clear();
     for (const Block* p : placed)
       if (p->first <= b->last && b->first <= p->last) live.push_back(p);
     std::sort(live.begin(), live.end(), [](const Block* x, const Block* y) { return x->offset < y->offset; });
@@ -130,6 +138,28 @@ ModelBytes::~ModelBytes() {
   std::free(data_);
 }
 
+uint8_t* Executor::take_block(uint64_t size, bool* heap) {
+  if (current_workspace_arena()) {
+    if (void* p = workspace_take(align_up(size ? size : 1), kArenaAlignment)) {
+      *heap = false;
+      return static_cast<uint8_t*>(p);
+    }
+  }
+  *heap = true;
+  return aligned_alloc_bytes(size);
+}
+
+Status Executor::load_in_place(const uint8_t* data, size_t size, void* where, Executor** out) {
+  Executor* e = where ? new (where) Executor() : new Executor();
+  e->in_place_ = true;
+  Status s = parse_model(data, size, &e->graph_);
+  if (s.ok) s = verify_graph(e->graph_, &e->order_);
+  if (s.ok) s = e->plan();
+  if (s.ok) s = e->prepare_constants();
+  *out = e;  // also on failure: the caller destroys it
+  return s;
+}
+
 Status Executor::load(std::unique_ptr<ModelBytes> bytes, std::unique_ptr<Executor>* out) {
   std::unique_ptr<Executor> e(new Executor());
   e->bytes_ = std::move(bytes);
@@ -143,14 +173,14 @@ Status Executor::load(std::unique_ptr<ModelBytes> bytes, std::unique_ptr<Executo
 }
 
 Executor::~Executor() {
-  std::free(arena_);
-  std::free(prepared_);
+  if (arena_on_heap_) std::free(arena_);
+  if (prepared_on_heap_) std::free(prepared_);
 }
 
 // Runs once per load, after plan(): the derived constants do not depend on the thread count.
 Status Executor::prepare_constants() {
   const size_t steps = runs_.size();
-  std::vector<uint64_t> offset(steps, 0), size(steps, 0);
+  Vec<uint64_t> offset(steps, 0), size(steps, 0);
   uint64_t total = 0;
   for (size_t s = 0; s < steps; ++s) {
     const OpTraits* traits = op_traits(runs_[s].view.op->type);
@@ -161,7 +191,7 @@ Status Executor::prepare_constants() {
   }
   prepared_of_.assign(steps, nullptr);
   if (total == 0) return Status::Ok();
-  prepared_ = aligned_alloc_bytes(total);
+  prepared_ = take_block(total, &prepared_on_heap_);
   if (!prepared_) return Status::Error("cannot allocate " + std::to_string(total) + " bytes of prepared constants");
   for (size_t s = 0; s < steps; ++s) {
     if (size[s] == 0) continue;
@@ -173,6 +203,11 @@ Status Executor::prepare_constants() {
 
 Status Executor::set_threads(int n) {
   if (n < 1) return Status::Error("thread count must be >= 1");
+  if (in_place_) {
+    if (n == threads_) return Status::Ok();
+    return Status::Error("a model loaded into a workspace (lowbit_model_load_static) runs on " +
+                         std::to_string(threads_) + " thread(s); re-planning would need the heap");
+  }
   // The arena is rebuilt: carry the inputs the caller has already written across.
   std::vector<std::vector<uint8_t>> saved;
   for (uint32_t id : graph_.inputs) {
@@ -198,17 +233,17 @@ Status Executor::plan() {
   const size_t steps = order_.size();
   const size_t nt = g.tensors.size();
   // Lifetimes of activations in steps; graph inputs live from the start, outputs to the end.
-  std::vector<Block> tensor_blocks(nt);
-  std::vector<bool> is_activation(nt, false);
+  Vec<Block> tensor_blocks(nt);
+  Vec<uint8_t> is_activation(nt, 0);
   for (uint32_t id : g.inputs) {
-    is_activation[id] = true;
+    is_activation[id] = 1;
     tensor_blocks[id].first = 0;
     tensor_blocks[id].last = 0;
   }
   for (size_t s = 0; s < steps; ++s) {
     const OpDesc& op = g.ops[order_[s]];
     const uint32_t y = op.outputs[0];
-    is_activation[y] = true;
+    is_activation[y] = 1;
     tensor_blocks[y].first = tensor_blocks[y].last = s;
     for (uint32_t id : op.inputs)
       if (id != kNoTensor && is_activation[id]) tensor_blocks[id].last = s;
@@ -216,7 +251,8 @@ Status Executor::plan() {
   for (uint32_t id : g.outputs)
     if (is_activation[id]) tensor_blocks[id].last = steps;
 
-  std::vector<Block*> blocks;
+  Vec<Block*> blocks;
+  blocks.reserve(nt + steps);
   for (size_t i = 0; i < nt; ++i) {
     if (!is_activation[i]) continue;
     tensor_blocks[i].size = g.tensors[i].byte_size();
@@ -224,7 +260,7 @@ Status Executor::plan() {
   }
 
   runs_.assign(steps, OpRun{});
-  std::vector<Block> scratch_blocks(steps);
+  Vec<Block> scratch_blocks(steps);
   scratch_stride_.assign(steps, 0);
   for (size_t s = 0; s < steps; ++s) {
     const OpDesc& op = g.ops[order_[s]];
@@ -246,11 +282,13 @@ Status Executor::plan() {
     if (total > kMaxArenaBytes) return Status::Error("activations need more than " + std::to_string(kMaxArenaBytes) + " bytes");
   }
   const uint64_t arena_bytes = place(blocks);
-  uint8_t* arena = aligned_alloc_bytes(arena_bytes);
+  bool on_heap = true;
+  uint8_t* arena = take_block(arena_bytes, &on_heap);
   if (!arena) return Status::Error("cannot allocate " + std::to_string(arena_bytes) + " bytes of activations");
   std::memset(arena, 0, arena_bytes);
-  std::free(arena_);
+  if (arena_on_heap_) std::free(arena_);
   arena_ = arena;
+  arena_on_heap_ = on_heap;
   arena_bytes_ = arena_bytes;
 
   data_.assign(nt, nullptr);

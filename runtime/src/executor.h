@@ -39,6 +39,12 @@ class Executor {
   static constexpr uint64_t kMaxArenaBytes = sizeof(size_t) >= 8 ? 4ull << 30 : 1ull << 30;
 
   static Status load(std::unique_ptr<ModelBytes> bytes, std::unique_ptr<Executor>* out);
+  // Loads `data` in place (zero copy; it must stay valid and unchanged while the model lives) with
+  // the executor object itself at `where` (nullptr: on the heap). Meant to run while a
+  // WorkspaceArena is installed (lowbit_model_load_static): every container, the prepared
+  // constants and the activation arena then come out of the workspace. Destroy with ~Executor()
+  // (and operator delete only if `where` was nullptr).
+  static Status load_in_place(const uint8_t* data, size_t size, void* where, Executor** out);
   ~Executor();
 
   const GraphDesc& graph() const { return graph_; }
@@ -61,19 +67,24 @@ class Executor {
   Executor() = default;
   Status plan();
   Status prepare_constants();
+  // 64-byte aligned memory from the installed workspace arena, else from the heap (*heap = true).
+  static uint8_t* take_block(uint64_t size, bool* heap);
 
 
-  std::unique_ptr<ModelBytes> bytes_;
+  std::unique_ptr<ModelBytes> bytes_;  // nullptr when loaded in place
+  bool in_place_ = false;
   GraphDesc graph_;
-  std::vector<uint32_t> order_;
-  std::vector<const void*> data_;       // per tensor
-  std::vector<OpRun> runs_;             // per step, pointers bound by plan()
-  std::vector<uint64_t> scratch_offset_;  // per step
-  std::vector<uint64_t> scratch_stride_;  // per step, bytes per worker
-  std::vector<OpProfile> profile_;
-  uint8_t* prepared_ = nullptr;            // every op's load-time derived constants
-  std::vector<const void*> prepared_of_;  // per step, into prepared_ (nullptr if none)
+  Vec<uint32_t> order_;
+  Vec<const void*> data_;       // per tensor
+  Vec<OpRun> runs_;             // per step, pointers bound by plan()
+  Vec<uint64_t> scratch_offset_;  // per step
+  Vec<uint64_t> scratch_stride_;  // per step, bytes per worker
+  Vec<OpProfile> profile_;
+  uint8_t* prepared_ = nullptr;      // every op's load-time derived constants
+  bool prepared_on_heap_ = true;
+  Vec<const void*> prepared_of_;  // per step, into prepared_ (nullptr if none)
   uint8_t* arena_ = nullptr;
+  bool arena_on_heap_ = true;
   uint64_t arena_bytes_ = 0;
   int threads_ = 1;
   bool profiling_ = false;

@@ -208,9 +208,9 @@ ModelBuilder::Id ModelBuilder::add_op(OpType type, const std::vector<Id>& inputs
   }
   OpDesc op;
   op.type = type;
-  op.inputs = inputs;
-  op.ints = ints;
-  op.floats = floats;
+  op.inputs.assign(inputs.begin(), inputs.end());
+  op.ints.assign(ints.begin(), ints.end());
+  op.floats.assign(floats.begin(), floats.end());
   TensorDesc y;
   y.name = out_name;
   y.dtype = out_dtype;
@@ -380,7 +380,7 @@ ModelBuilder::Id ModelBuilder::dequantize(const std::string& name, Id x) {
 Status ModelBuilder::serialize(std::vector<uint8_t>* bytes) const {
   if (!error_.empty()) return Status::Error(error_);
   if (graph_.inputs.empty() || graph_.outputs.empty()) return Status::Error("a model needs inputs and outputs");
-  std::vector<uint32_t> order;
+  Vec<uint32_t> order;
   Status s = verify_graph(graph_, &order);
   if (!s.ok) return s;
   *bytes = serialize_model(graph_);

@@ -74,61 +74,73 @@ bool valid_layout(uint8_t v) { return v <= 2; }
 bool valid_kind(uint8_t v) { return v <= 3; }
 
 Status read_tensor(Reader& r, uint64_t data_size, const uint8_t* data_section, TensorDesc* t, uint32_t index) {
-  const std::string where = "tensor " + std::to_string(index);
+  // Messages are built only on failure: a load into a workspace must not touch the heap.
+  auto where = [&] { return "tensor " + std::to_string(index); };
   uint32_t name_len;
   if (!r.get(&name_len)) return truncated("a tensor name", r.pos());
-  if (name_len > kMaxNameLength) return Status::Error(where + ": name length " + std::to_string(name_len));
+  if (name_len > kMaxNameLength) return Status::Error(where() + ": name length " + std::to_string(name_len));
   const uint8_t* name;
   if (!r.get_bytes(name_len, &name)) return truncated("a tensor name", r.pos());
   for (uint32_t i = 0; i < name_len; ++i)
-    if (name[i] < 0x20 || name[i] == 0x7F) return Status::Error(where + ": name contains control characters");
-  t->name.assign(reinterpret_cast<const char*>(name), name_len);
-  const std::string who = where + " '" + t->name + "'";
+    if (name[i] < 0x20 || name[i] == 0x7F) return Status::Error(where() + ": name contains control characters");
+  if (current_workspace_arena()) {
+    char* copy = static_cast<char*>(workspace_take(name_len + 1u, 1));
+    if (copy) {
+      std::memcpy(copy, name, name_len);
+      copy[name_len] = '\0';
+      t->static_name = copy;
+    } else {
+      t->name.assign(reinterpret_cast<const char*>(name), name_len);  // workspace too small: sizing only
+    }
+  } else {
+    t->name.assign(reinterpret_cast<const char*>(name), name_len);
+  }
+  auto who = [&] { return where() + " '" + t->c_name() + "'"; };
   uint8_t dtype, layout, bits, kind, rank, constant;
   uint16_t reserved;
   if (!r.get(&dtype) || !r.get(&layout) || !r.get(&bits) || !r.get(&kind) || !r.get(&t->scale) || !r.get(&rank) ||
       !r.get(&constant) || !r.get(&reserved))
     return truncated("a tensor record", r.pos());
-  if (!valid_dtype(dtype)) return Status::Error(who + ": unknown dtype " + std::to_string(dtype));
-  if (!valid_layout(layout)) return Status::Error(who + ": unknown layout " + std::to_string(layout));
-  if (!valid_kind(kind)) return Status::Error(who + ": unknown quantization kind " + std::to_string(kind));
-  if (reserved != 0 || constant > 1) return Status::Error(who + ": reserved bits set");
+  if (!valid_dtype(dtype)) return Status::Error(who() + ": unknown dtype " + std::to_string(dtype));
+  if (!valid_layout(layout)) return Status::Error(who() + ": unknown layout " + std::to_string(layout));
+  if (!valid_kind(kind)) return Status::Error(who() + ": unknown quantization kind " + std::to_string(kind));
+  if (reserved != 0 || constant > 1) return Status::Error(who() + ": reserved bits set");
   t->dtype = static_cast<DType>(dtype);
   t->layout = static_cast<Layout>(layout);
   t->quant.bits = bits;
   t->quant.kind = static_cast<QuantKind>(kind);
-  if (rank < 1 || rank > kMaxRank) return Status::Error(who + ": rank " + std::to_string(rank));
+  if (rank < 1 || rank > kMaxRank) return Status::Error(who() + ": rank " + std::to_string(rank));
   t->rank = rank;
   uint64_t elements = 1;
   for (int i = 0; i < rank; ++i) {
     if (!r.get(&t->dims[i])) return truncated("tensor dims", r.pos());
     if (t->dims[i] < 1 || t->dims[i] > kMaxDimension)
-      return Status::Error(who + ": dim " + std::to_string(i) + " is " + std::to_string(t->dims[i]));
+      return Status::Error(who() + ": dim " + std::to_string(i) + " is " + std::to_string(t->dims[i]));
     elements *= static_cast<uint64_t>(t->dims[i]);
-    if (elements > kMaxElements) return Status::Error(who + ": more than 2^31 elements");
+    if (elements > kMaxElements) return Status::Error(who() + ": more than 2^31 elements");
   }
   if (t->dtype == DType::kCodes) {
-    if (t->layout == Layout::kPlain) return Status::Error(who + ": codes need a packed layout");
-    if (t->layout == Layout::kKernelPlanes && rank != 4) return Status::Error(who + ": kernel-planes tensors are rank 4");
+    if (t->layout == Layout::kPlain) return Status::Error(who() + ": codes need a packed layout");
+    if (t->layout == Layout::kKernelPlanes && rank != 4) return Status::Error(who() + ": kernel-planes tensors are rank 4");
     if (!t->quant.valid())
-      return Status::Error(who + ": invalid quantization (" + std::to_string(bits) + " bits, kind " +
+      return Status::Error(who() + ": invalid quantization (" + std::to_string(bits) + " bits, kind " +
                            std::to_string(kind) + ")");
-    if (!std::isfinite(t->scale) || t->scale <= 0.0f) return Status::Error(who + ": scale must be finite and > 0");
+    if (!std::isfinite(t->scale) || t->scale <= 0.0f) return Status::Error(who() + ": scale must be finite and > 0");
   } else {
-    if (t->layout != Layout::kPlain) return Status::Error(who + ": " + dtype_name(t->dtype) + " tensors use the plain layout");
+    if (t->layout != Layout::kPlain) return Status::Error(who() + ": " + dtype_name(t->dtype) + " tensors use the plain layout");
     // Quantization fields are unused here and must be zero, so no stray bits pass unnoticed.
-    if (bits != 0 || kind != 0 || t->scale != 0.0f) return Status::Error(who + ": quantization fields set on a non-code tensor");
+    if (bits != 0 || kind != 0 || t->scale != 0.0f) return Status::Error(who() + ": quantization fields set on a non-code tensor");
     t->quant = QuantType{};
     t->scale = 1.0f;
   }
   if (constant) {
     uint64_t offset, size;
     if (!r.get(&offset) || !r.get(&size)) return truncated("a constant's data range", r.pos());
-    if (offset % kDataAlignment != 0) return Status::Error(who + ": data offset not aligned");
+    if (offset % kDataAlignment != 0) return Status::Error(who() + ": data offset not aligned");
     if (size != t->byte_size())
-      return Status::Error(who + ": holds " + std::to_string(size) + " bytes, shape " + t->shape_string() + " needs " +
+      return Status::Error(who() + ": holds " + std::to_string(size) + " bytes, shape " + t->shape_string() + " needs " +
                            std::to_string(t->byte_size()));
-    if (offset > data_size || size > data_size - offset) return Status::Error(who + ": data range outside the file");
+    if (offset > data_size || size > data_size - offset) return Status::Error(who() + ": data range outside the file");
     t->data = data_section + offset;
     t->data_size = size;
   }
@@ -136,35 +148,35 @@ Status read_tensor(Reader& r, uint64_t data_size, const uint8_t* data_section, T
 }
 
 Status read_op(Reader& r, uint32_t tensor_count, OpDesc* op, uint32_t index) {
-  const std::string where = "op " + std::to_string(index);
+  auto where = [&] { return "op " + std::to_string(index); };
   uint16_t type;
   uint8_t n_in, n_out;
   if (!r.get(&type) || !r.get(&n_in) || !r.get(&n_out)) return truncated("an op record", r.pos());
   const OpTraits* traits = type <= kMaxOpType ? op_traits(static_cast<OpType>(type)) : nullptr;
-  if (!traits) return Status::Error(where + ": unknown op type " + std::to_string(type));
+  if (!traits) return Status::Error(where() + ": unknown op type " + std::to_string(type));
   op->type = static_cast<OpType>(type);
-  const std::string who = where + " (" + traits->name + ")";
+  auto who = [&] { return where() + " (" + traits->name + ")"; };
   if (n_in < traits->min_inputs || n_in > traits->max_inputs)
-    return Status::Error(who + ": " + std::to_string(n_in) + " inputs, expected " + std::to_string(traits->min_inputs) +
+    return Status::Error(who() + ": " + std::to_string(n_in) + " inputs, expected " + std::to_string(traits->min_inputs) +
                          ".." + std::to_string(traits->max_inputs));
-  if (n_out != 1) return Status::Error(who + ": " + std::to_string(n_out) + " outputs, expected 1");
+  if (n_out != 1) return Status::Error(who() + ": " + std::to_string(n_out) + " outputs, expected 1");
   op->inputs.resize(n_in);
   op->outputs.resize(n_out);
   for (uint32_t& id : op->inputs) {
     if (!r.get(&id)) return truncated("op inputs", r.pos());
     const bool optional = &id - op->inputs.data() >= traits->min_inputs;
     if (id >= tensor_count && !(optional && id == kNoTensor))
-      return Status::Error(who + ": input tensor " + std::to_string(id) + " does not exist");
+      return Status::Error(who() + ": input tensor " + std::to_string(id) + " does not exist");
   }
   for (uint32_t& id : op->outputs) {
     if (!r.get(&id)) return truncated("op outputs", r.pos());
-    if (id >= tensor_count) return Status::Error(who + ": output tensor " + std::to_string(id) + " does not exist");
+    if (id >= tensor_count) return Status::Error(who() + ": output tensor " + std::to_string(id) + " does not exist");
   }
   uint8_t n_ints, n_floats;
   uint16_t reserved;
   if (!r.get(&n_ints) || !r.get(&n_floats) || !r.get(&reserved)) return truncated("op attributes", r.pos());
   if (n_ints != traits->int_attrs || n_floats != traits->float_attrs || reserved != 0)
-    return Status::Error(who + ": " + std::to_string(n_ints) + " int and " + std::to_string(n_floats) +
+    return Status::Error(who() + ": " + std::to_string(n_ints) + " int and " + std::to_string(n_floats) +
                          " float attributes, expected " + std::to_string(traits->int_attrs) + " and " +
                          std::to_string(traits->float_attrs));
   op->ints.resize(n_ints);
@@ -173,12 +185,12 @@ Status read_op(Reader& r, uint32_t tensor_count, OpDesc* op, uint32_t index) {
     if (!r.get(&v)) return truncated("op attributes", r.pos());
   for (float& v : op->floats) {
     if (!r.get(&v)) return truncated("op attributes", r.pos());
-    if (!std::isfinite(v)) return Status::Error(who + ": non-finite float attribute");
+    if (!std::isfinite(v)) return Status::Error(who() + ": non-finite float attribute");
   }
   return Status::Ok();
 }
 
-Status read_id_list(Reader& r, uint32_t tensor_count, const char* what, std::vector<uint32_t>* ids) {
+Status read_id_list(Reader& r, uint32_t tensor_count, const char* what, Vec<uint32_t>* ids) {
   uint32_t n;
   if (!r.get(&n)) return truncated(what, r.pos());
   if (n == 0 || n > tensor_count) return Status::Error(std::string("graph has ") + std::to_string(n) + " " + what);
@@ -255,7 +267,7 @@ std::vector<uint8_t> serialize_model(const GraphDesc& graph) {
     for (int32_t v : op.ints) w.put(v);
     for (float v : op.floats) w.put(v);
   }
-  for (const std::vector<uint32_t>* ids : {&graph.inputs, &graph.outputs}) {
+  for (const Vec<uint32_t>* ids : {&graph.inputs, &graph.outputs}) {
     w.put(static_cast<uint32_t>(ids->size()));
     for (uint32_t id : *ids) w.put(id);
   }
@@ -326,52 +338,68 @@ Status parse_model(const uint8_t* data, size_t size, GraphDesc* graph) {
   return Status::Ok();
 }
 
-Status verify_graph(const GraphDesc& g, std::vector<uint32_t>* order) {
+Status verify_graph(const GraphDesc& g, Vec<uint32_t>* order) {
   const size_t nt = g.tensors.size();
-  std::vector<int64_t> producer(nt, -1);  // op index, or -2 for graph inputs
+  Vec<int64_t> producer(nt, -1);  // op index, or -2 for graph inputs
   for (uint32_t id : g.inputs) {
     const TensorDesc& t = g.tensors[id];
-    if (t.is_constant()) return Status::Error("graph input '" + t.name + "' is a constant");
+    if (t.is_constant()) return Status::Error(std::string("graph input '") + t.c_name() + "' is a constant");
     if (t.dtype == DType::kI32 || t.layout == Layout::kKernelPlanes)
-      return Status::Error("graph input '" + t.name + "' must be float or pixel-planes codes");
-    if (producer[id] != -1) return Status::Error("tensor '" + t.name + "' is listed twice as a graph input");
+      return Status::Error(std::string("graph input '") + t.c_name() + "' must be float or pixel-planes codes");
+    if (producer[id] != -1) return Status::Error(std::string("tensor '") + t.c_name() + "' is listed twice as a graph input");
     producer[id] = -2;
   }
   for (size_t i = 0; i < g.ops.size(); ++i) {
     const uint32_t id = g.ops[i].outputs[0];
     const TensorDesc& t = g.tensors[id];
-    if (t.is_constant()) return Status::Error("op " + std::to_string(i) + " writes constant '" + t.name + "'");
+    if (t.is_constant()) return Status::Error("op " + std::to_string(i) + " writes constant '" + t.c_name() + "'");
     if (t.layout == Layout::kKernelPlanes || t.dtype == DType::kI32)
-      return Status::Error("op " + std::to_string(i) + " output '" + t.name + "' must be float or pixel-planes codes");
-    if (producer[id] != -1) return Status::Error("tensor '" + t.name + "' has two producers");
+      return Status::Error("op " + std::to_string(i) + " output '" + t.c_name() + "' must be float or pixel-planes codes");
+    if (producer[id] != -1) return Status::Error(std::string("tensor '") + t.c_name() + "' has two producers");
     producer[id] = static_cast<int64_t>(i);
   }
   for (uint32_t id : g.outputs)
     if (producer[id] == -1)
-      return Status::Error("graph output '" + g.tensors[id].name + "' is " +
+      return Status::Error(std::string("graph output '") + g.tensors[id].c_name() + "' is " +
                            (g.tensors[id].is_constant() ? "a constant" : "never computed"));
 
   // Kahn's algorithm over op -> op edges; also proves every input is defined.
-  std::vector<uint32_t> pending(g.ops.size(), 0);
-  std::vector<std::vector<uint32_t>> consumers(g.ops.size());
-  for (size_t i = 0; i < g.ops.size(); ++i) {
+  // Consumers of each op as one flat list (CSR): first[p] .. first[p + 1] in `consumers`. Every
+  // container is sized once up front, so a load into a workspace takes each block exactly once.
+  const size_t nops = g.ops.size();
+  Vec<uint32_t> pending(nops, 0);
+  Vec<uint32_t> first(nops + 1, 0);
+  for (size_t i = 0; i < nops; ++i) {
     for (uint32_t id : g.ops[i].inputs) {
       if (id == kNoTensor) continue;
       const TensorDesc& t = g.tensors[id];
       if (t.is_constant() || producer[id] == -2) continue;
       if (producer[id] == -1)
-        return Status::Error("op " + std::to_string(i) + " reads '" + t.name + "', which nothing computes");
-      consumers[static_cast<size_t>(producer[id])].push_back(static_cast<uint32_t>(i));
+        return Status::Error("op " + std::to_string(i) + " reads '" + t.c_name() + "', which nothing computes");
+      ++first[static_cast<size_t>(producer[id]) + 1];
       ++pending[i];
     }
   }
+  for (size_t i = 0; i < nops; ++i) first[i + 1] += first[i];
+  Vec<uint32_t> consumers(first[nops]);
+  {
+    Vec<uint32_t> fill(first.begin(), first.end() - 1);
+    for (size_t i = 0; i < nops; ++i)
+      for (uint32_t id : g.ops[i].inputs) {
+        if (id == kNoTensor || g.tensors[id].is_constant() || producer[id] == -2) continue;
+        consumers[fill[static_cast<size_t>(producer[id])]++] = static_cast<uint32_t>(i);
+      }
+  }
   order->clear();
-  for (size_t i = 0; i < g.ops.size(); ++i)
+  order->reserve(nops);
+  for (size_t i = 0; i < nops; ++i)
     if (pending[i] == 0) order->push_back(static_cast<uint32_t>(i));
-  for (size_t k = 0; k < order->size(); ++k)
-    for (uint32_t c : consumers[(*order)[k]])
-      if (--pending[c] == 0) order->push_back(c);
-  if (order->size() != g.ops.size()) return Status::Error("the graph has a cycle");
+  for (size_t k = 0; k < order->size(); ++k) {
+    const uint32_t p = (*order)[k];
+    for (uint32_t c = first[p]; c < first[p + 1]; ++c)
+      if (--pending[consumers[c]] == 0) order->push_back(consumers[c]);
+  }
+  if (order->size() != nops) return Status::Error("the graph has a cycle");
 
   for (uint32_t i : *order) {
     const OpDesc& op = g.ops[i];
@@ -381,17 +409,17 @@ Status verify_graph(const GraphDesc& g, std::vector<uint32_t>* order) {
     v.num_inputs = static_cast<int>(op.inputs.size());
     for (size_t k = 0; k < op.inputs.size(); ++k) v.in[k] = op.inputs[k] == kNoTensor ? nullptr : &g.tensors[op.inputs[k]];
     v.out[0] = &g.tensors[op.outputs[0]];
-    const std::string who = "op " + std::to_string(i) + " (" + traits.name + ") -> '" + v.out[0]->name + "'";
+    auto who = [&] { return "op " + std::to_string(i) + " (" + traits.name + ") -> '" + v.out[0]->c_name() + "'"; };
     for (int k = 0; k < v.num_inputs; ++k) {
       if (!v.in[k]) continue;
       if (v.in[k]->layout == Layout::kKernelPlanes && !((op.type == OpType::kQConv2D || op.type == OpType::kQDense) && k == 1))
-        return Status::Error(who + ": only quantized conv/dense weights use the kernel-planes layout");
+        return Status::Error(who() + ": only quantized conv/dense weights use the kernel-planes layout");
       if (v.in[k]->dtype == DType::kI32 && k != 2)
-        return Status::Error(who + ": int32 tensors are threshold tables only");
+        return Status::Error(who() + ": int32 tensors are threshold tables only");
     }
     InferredOutput out;
     std::string err;
-    if (!traits.infer(v, &out, &err)) return Status::Error(who + ": " + err);
+    if (!traits.infer(v, &out, &err)) return Status::Error(who() + ": " + err);
     const TensorDesc& y = *v.out[0];
     bool match = out.dtype == y.dtype && out.rank == y.rank;
     for (int d = 0; match && d < y.rank; ++d) match = out.dims[d] == y.dims[d];
@@ -399,11 +427,11 @@ Status verify_graph(const GraphDesc& g, std::vector<uint32_t>* order) {
       TensorDesc expected;
       expected.rank = out.rank;
       for (int d = 0; d < out.rank; ++d) expected.dims[d] = out.dims[d];
-      return Status::Error(who + ": output declared " + dtype_name(y.dtype) + " " + y.shape_string() + ", op computes " +
+      return Status::Error(who() + ": output declared " + dtype_name(y.dtype) + " " + y.shape_string() + ", op computes " +
                            dtype_name(out.dtype) + " " + expected.shape_string());
     }
     if (out.quant_known && (out.quant != y.quant || out.scale != y.scale))
-      return Status::Error(who + ": output quantization differs from the input's");
+      return Status::Error(who() + ": output quantization differs from the input's");
   }
   return Status::Ok();
 }

@@ -19,6 +19,6 @@ std::vector<uint8_t> serialize_model(const GraphDesc& graph);
 Status parse_model(const uint8_t* data, size_t size, GraphDesc* graph);
 
 // Checks the graph's meaning and returns its ops in an order that respects every dependency.
-Status verify_graph(const GraphDesc& graph, std::vector<uint32_t>* order);
+Status verify_graph(const GraphDesc& graph, Vec<uint32_t>* order);
 
 }  // namespace lowbit

@@ -3,8 +3,16 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <random>
+#include <string>
+#include <vector>
+
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+#include <malloc.h>
+#define LOWBIT_HAVE_MALLINFO2 1
+#endif
 
 #include "lowbit/lowbit.h"
 #include "lowbit/model_builder.h"
@@ -88,6 +96,123 @@ TEST(Executor, RunDoesNotAllocate) {
     }
   }
   lowbit_free(m);
+}
+
+// 64-byte aligned storage, as the emitted model_data.c provides with alignas(64).
+struct AlignedBuffer {
+  explicit AlignedBuffer(size_t n) : raw(n + 64) {
+    const uintptr_t p = reinterpret_cast<uintptr_t>(raw.data());
+    data = raw.data() + (64 - p % 64) % 64;
+  }
+  std::vector<uint8_t> raw;
+  uint8_t* data;
+};
+
+// Bytes the C library heap holds right now (0 where glibc cannot tell): catches malloc/aligned_alloc
+// calls that the operator new counter cannot see, when their blocks are still held.
+size_t heap_bytes_in_use() {
+#if LOWBIT_HAVE_MALLINFO2
+  const struct mallinfo2 mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
+#else
+  return 0;
+#endif
+}
+
+std::vector<float> run_model(lowbit_model* m, const std::vector<float>& input) {
+  std::vector<float> out(8, -1.0f);
+  EXPECT_EQ(lowbit_set_input_f32(m, 0, input.data(), input.size()), 0) << lowbit_last_error();
+  EXPECT_EQ(lowbit_run(m), 0);
+  EXPECT_EQ(lowbit_get_output_f32(m, 0, out.data(), out.size()), 0) << lowbit_last_error();
+  return out;
+}
+
+TEST(StaticLoad, NoHeapDuringLoadRunAndFreeAndSameOutputs) {
+  const std::vector<uint8_t> bytes = mixed_model();
+  AlignedBuffer model(bytes.size());
+  std::memcpy(model.data, bytes.data(), bytes.size());
+  const size_t need = lowbit_model_workspace_bytes(model.data, bytes.size());
+  ASSERT_GT(need, 0u) << lowbit_last_error();
+  EXPECT_EQ(need % 64, 0u);
+  AlignedBuffer workspace(need);
+  std::vector<float> input(16 * 16 * 3);
+  for (size_t i = 0; i < input.size(); ++i) input[i] = static_cast<float>(static_cast<int>(i % 17) - 8) / 8.0f;
+
+  lowbit_model* heap = lowbit_load_memory(bytes.data(), bytes.size());
+  ASSERT_NE(heap, nullptr) << lowbit_last_error();
+  const std::vector<float> want = run_model(heap, input);
+  lowbit_free(heap);
+
+  const long before = g_allocations.load();
+  const size_t heap_before = heap_bytes_in_use();
+  lowbit_model* m = lowbit_model_load_static(model.data, bytes.size(), workspace.data, need);
+  ASSERT_NE(m, nullptr) << lowbit_last_error();
+  float out[8];
+  for (int i = 0; i < 3; ++i) {  // (the plan may reuse the input's memory: set it before every run)
+    ASSERT_EQ(lowbit_set_input_f32(m, 0, input.data(), input.size()), 0);
+    ASSERT_EQ(lowbit_run(m), 0);
+    ASSERT_EQ(lowbit_get_output_f32(m, 0, out, 8), 0);
+  }
+  lowbit_tensor_info info;
+  ASSERT_EQ(lowbit_input_info(m, 0, &info), 0);
+  EXPECT_STREQ(info.name, "x");
+  lowbit_op_info op;
+  ASSERT_EQ(lowbit_model_op_info(m, 0, &op), 0);
+  EXPECT_EQ(heap_bytes_in_use(), heap_before);
+  lowbit_free(m);
+  EXPECT_EQ(g_allocations.load() - before, 0) << "operator new called during load_static/run/free";
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(std::memcmp(&out[i], &want[static_cast<size_t>(i)], sizeof(float)), 0) << i;
+  EXPECT_EQ(heap_bytes_in_use(), heap_before);
+
+  // The workspace is reusable after lowbit_free, and the model bytes were used in place.
+  m = lowbit_model_load_static(model.data, bytes.size(), workspace.data, need);
+  ASSERT_NE(m, nullptr) << lowbit_last_error();
+  EXPECT_EQ(run_model(m, input), want);
+  EXPECT_EQ(lowbit_set_threads(m, 1), 0);
+  EXPECT_EQ(lowbit_set_threads(m, 2), -1);
+  EXPECT_NE(std::string(lowbit_last_error()).find("re-planning would need the heap"), std::string::npos) << lowbit_last_error();
+  lowbit_free(m);
+}
+
+TEST(StaticLoad, WorkspaceTooSmallFailsWithTheNeededSize) {
+  const std::vector<uint8_t> bytes = mixed_model();
+  AlignedBuffer model(bytes.size());
+  std::memcpy(model.data, bytes.data(), bytes.size());
+  const size_t need = lowbit_model_workspace_bytes(model.data, bytes.size());
+  ASSERT_GT(need, 0u) << lowbit_last_error();
+  AlignedBuffer workspace(need);
+  for (size_t size : {size_t{0}, size_t{64}, need / 2, need - 4096}) {
+    SCOPED_TRACE(size);
+    EXPECT_EQ(lowbit_model_load_static(model.data, bytes.size(), size ? workspace.data : nullptr, size), nullptr);
+    const std::string err = lowbit_last_error();
+    EXPECT_NE(err.find("workspace too small: the model needs "), std::string::npos) << err;
+    EXPECT_NE(err.find("got " + std::to_string(size)), std::string::npos) << err;
+  }
+  // The exact need of this CPU's layout is reported and is enough.
+  EXPECT_EQ(lowbit_model_load_static(model.data, bytes.size(), workspace.data, 64), nullptr);
+  const std::string err = lowbit_last_error();
+  const size_t at = err.find("needs ") + 6;
+  const size_t exact = std::stoul(err.substr(at));
+  EXPECT_LE(exact, need);
+  lowbit_model* m = lowbit_model_load_static(model.data, bytes.size(), workspace.data, exact);
+  ASSERT_NE(m, nullptr) << lowbit_last_error();
+  lowbit_free(m);
+}
+
+TEST(StaticLoad, RejectsMisalignedOrCorruptBytes) {
+  const std::vector<uint8_t> bytes = mixed_model();
+  AlignedBuffer model(bytes.size() + 1);
+  std::memcpy(model.data + 1, bytes.data(), bytes.size());
+  AlignedBuffer workspace(1 << 20);
+  EXPECT_EQ(lowbit_model_load_static(model.data + 1, bytes.size(), workspace.data, 1 << 20), nullptr);
+  EXPECT_NE(std::string(lowbit_last_error()).find("64-byte aligned"), std::string::npos) << lowbit_last_error();
+  std::memcpy(model.data, bytes.data(), bytes.size());
+  EXPECT_EQ(lowbit_model_load_static(model.data, bytes.size(), workspace.data + 8, 1 << 19), nullptr);
+  EXPECT_NE(std::string(lowbit_last_error()).find("workspace must be 64-byte aligned"), std::string::npos);
+  model.data[bytes.size() - 1] ^= 1;
+  EXPECT_EQ(lowbit_model_load_static(model.data, bytes.size(), workspace.data, 1 << 20), nullptr);
+  EXPECT_NE(std::string(lowbit_last_error()).find("checksum"), std::string::npos) << lowbit_last_error();
+  EXPECT_EQ(lowbit_model_workspace_bytes(model.data, bytes.size()), 0u);
 }
 
 TEST(Executor, AllocationCounterSeesTheHeap) {

@@ -248,7 +248,7 @@ TEST(ModelFileRoundTrip, ParseMatchesBuilderGraph) {
   GraphDesc got;
   const Status s = parse_model(bytes.data(), bytes.size(), &got);
   ASSERT_TRUE(s.ok) << s.message;
-  std::vector<uint32_t> order;
+  lowbit::Vec<uint32_t> order;
   const Status v = verify_graph(got, &order);
   ASSERT_TRUE(v.ok) << v.message;
   EXPECT_EQ(order.size(), want.ops.size());
@@ -963,7 +963,7 @@ TEST_F(ModelFileErrors, AccumulatorBeyondInt32) {
   std::vector<int32_t> table;
   const GraphDesc g = huge_qconv(4, &weights, &table);
   EXPECT_EQ(weights.size(), 8947872u);
-  std::vector<uint32_t> order;
+  lowbit::Vec<uint32_t> order;
   const Status v = verify_graph(g, &order);
   EXPECT_FALSE(v.ok);
   EXPECT_NE(v.message.find("accumulator bound 2147489280 exceeds int32"), std::string::npos) << v.message;
@@ -997,8 +997,8 @@ GraphDesc one_op_graph(OpType type, std::vector<int32_t> in_dims, std::vector<in
     g.tensors.push_back(*weights);
     op.inputs.push_back(2);
   }
-  op.ints = std::move(ints);
-  op.floats = std::move(floats);
+  op.ints.assign(ints.begin(), ints.end());
+  op.floats.assign(floats.begin(), floats.end());
   g.ops = {op};
   g.inputs = {0};
   g.outputs = {1};

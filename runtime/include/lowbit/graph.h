@@ -1,6 +1,7 @@
 // The in-memory description of a model: what the builder assembles and the loader verifies.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -18,8 +19,47 @@ struct Status {
   static Status Error(std::string msg) { return {false, std::move(msg)}; }
 };
 
+// ---- where the graph's containers live ----
+// Normally on the heap. While a WorkspaceArena is installed on the calling thread
+// (lowbit_model_load_static, lowbit_model_workspace_bytes), every allocation of a graph
+// container (Vec) is carved out of the caller's workspace by a bump allocator instead, and freeing
+// it is a no-op. An allocation that does not fit is served from the heap and flagged, so a load
+// into a too-small workspace still completes its bookkeeping, reports the exact size it needed,
+// and fails cleanly.
+struct WorkspaceArena {
+  uint8_t* base = nullptr;
+  size_t size = 0;
+  uint64_t used = 0;        // bytes a bump allocation of everything so far needs (even past size)
+  bool overflowed = false;  // some allocation did not fit and came from the heap
+};
+// Installs `arena` on this thread (nullptr: back to the heap); returns the previous one.
+WorkspaceArena* install_workspace_arena(WorkspaceArena* arena);
+WorkspaceArena* current_workspace_arena();
+// Raw memory from the installed arena (aligned to `align`, a power of two <= 64), or nullptr if
+// there is no arena or the request does not fit (the arena then records the need and overflows).
+void* workspace_take(uint64_t bytes, uint64_t align);
+// Allocation behind Vec: tagged so that deallocation knows where a block came from.
+void* graph_allocate(size_t bytes);
+void graph_deallocate(void* p) noexcept;
+
+template <typename T> struct GraphAllocator {
+  using value_type = T;
+  GraphAllocator() = default;
+  template <typename U> GraphAllocator(const GraphAllocator<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(graph_allocate(n * sizeof(T))); }
+  void deallocate(T* p, size_t) noexcept { graph_deallocate(p); }
+  template <typename U> bool operator==(const GraphAllocator<U>&) const { return true; }
+  template <typename U> bool operator!=(const GraphAllocator<U>&) const { return false; }
+};
+// The vector type of the graph and executor: a std::vector on the heap or in a workspace.
+template <typename T> using Vec = std::vector<T, GraphAllocator<T>>;
+
 struct TensorDesc {
+  // The name. A model loaded into a workspace leaves `name` empty (a string would need the heap)
+  // and points `static_name` at a NUL-terminated copy in the workspace; read it with c_name().
   std::string name;
+  const char* static_name = nullptr;
+  const char* c_name() const { return static_name ? static_name : name.c_str(); }
   DType dtype = DType::kF32;
   Layout layout = Layout::kPlain;
   QuantType quant;     // codes only
@@ -63,17 +103,17 @@ struct TensorDesc {
 
 struct OpDesc {
   OpType type = OpType::kRelu;
-  std::vector<uint32_t> inputs;   // kNoTensor marks an absent optional input
-  std::vector<uint32_t> outputs;
-  std::vector<int32_t> ints;
-  std::vector<float> floats;
+  Vec<uint32_t> inputs;   // kNoTensor marks an absent optional input
+  Vec<uint32_t> outputs;
+  Vec<int32_t> ints;
+  Vec<float> floats;
 };
 
 struct GraphDesc {
-  std::vector<TensorDesc> tensors;
-  std::vector<OpDesc> ops;
-  std::vector<uint32_t> inputs;
-  std::vector<uint32_t> outputs;
+  Vec<TensorDesc> tensors;
+  Vec<OpDesc> ops;
+  Vec<uint32_t> inputs;
+  Vec<uint32_t> outputs;
 };
 
 const char* dtype_name(DType t);

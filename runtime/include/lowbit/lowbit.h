@@ -41,6 +41,23 @@ lowbit_model* lowbit_load_file(const char* path);
 lowbit_model* lowbit_load_memory(const void* data, size_t size);
 void lowbit_free(lowbit_model* model);
 
+/* No file system, no heap: load a model whose bytes are linked into the program (e.g. the
+ * model_data.c of `lowbit convert --emit-c`). The bytes are used in place and must be 64-byte
+ * aligned and outlive the model; every structure the model needs (graph, plan, weights repacked
+ * for this CPU's kernels, activation arena, scratch) is carved out of `workspace` (64-byte aligned,
+ * `workspace_bytes` long) by a bump allocator. Neither this call, nor lowbit_run, nor the
+ * input/output/introspection calls allocate. The model runs on one thread (lowbit_set_threads
+ * accepts only 1). lowbit_free runs no deallocation: the workspace is the caller's again.
+ * If the workspace is too small, the call fails with "workspace too small: the model needs N
+ * bytes, got M" (sizing it uses the heap temporarily; only the failure path does). Failure
+ * messages themselves may allocate. */
+lowbit_model* lowbit_model_load_static(const void* model_bytes, size_t size, void* workspace, size_t workspace_bytes);
+/* A workspace size that fits the model on every target this runtime supports: the worst case over
+ * the weight layouts of all kernel tables (reference, AVX2, AVX-512, NEON), measured with this
+ * build's type sizes (run it on a 64-bit host for a bound that also covers 32-bit targets).
+ * Uses the heap. 0 on error (the model does not load). */
+size_t lowbit_model_workspace_bytes(const void* model_bytes, size_t size);
+
 /* The message of the last failure on this thread ("" if none). */
 const char* lowbit_last_error(void);
 

@@ -68,6 +68,7 @@ bool supported() { return __builtin_cpu_supports("avx2") && __builtin_cpu_suppor
 
 }  // namespace
 
+static_assert(Avx2::kLanes == kAvx2WeightLanes && Avx2Float::kLanes == kAvx2FloatLanes, "kernel_table.h lists these lanes");
 const KernelTable kAvx2Kernels{"avx2", supported, Avx2::kLanes, simd::gemm<Avx2>, Avx2Float::kLanes, simd::float_gemm<Avx2Float>};
 
 }  // namespace lowbit

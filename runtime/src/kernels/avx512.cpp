@@ -74,6 +74,7 @@ bool supported() {
 
 }  // namespace
 
+static_assert(Avx512::kLanes == kAvx512WeightLanes && Avx512Float::kLanes == kAvx512FloatLanes, "kernel_table.h lists these lanes");
 const KernelTable kAvx512Kernels{"avx512", supported, Avx512::kLanes, simd::gemm<Avx512>, Avx512Float::kLanes,
                                  simd::float_gemm<Avx512Float>};
 

@@ -20,6 +20,18 @@ struct KernelTable {
 
 // The plain C++ kernels, the twin every optimized table is tested against.
 const KernelTable& reference_kernels();
+// The lanes every table of every target packs its weights with (each ISA's file checks its own).
+constexpr size_t kAvx2WeightLanes = 8, kAvx2FloatLanes = 8;
+constexpr size_t kAvx512WeightLanes = 16, kAvx512FloatLanes = 16;
+constexpr size_t kNeonWeightLanes = 4, kNeonFloatLanes = 4;
+
+// Weight layouts of all tables of all targets, reference first: KernelTables with lanes but no
+// kernels (never run them). lowbit_model_workspace_bytes sizes a model's prepared constants for
+// each: while an override is set on a thread, kernels() returns it there.
+size_t kernel_layout_count();
+const KernelTable& kernel_layout(size_t i);
+const KernelTable* set_kernel_layout_override(const KernelTable* layout);  // returns the previous one
+
 // The fastest supported table, chosen once (the single dispatch point). LOWBIT_ISA=<name> in the
 // environment forces a table by name, e.g. LOWBIT_ISA=reference, if this CPU supports it.
 const KernelTable& kernels();

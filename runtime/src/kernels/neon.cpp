@@ -81,6 +81,7 @@ bool supported() { return true; }  // NEON is part of every target this file is 
 
 }  // namespace
 
+static_assert(Neon::kLanes == kNeonWeightLanes && NeonFloat::kLanes == kNeonFloatLanes, "kernel_table.h lists these lanes");
 const KernelTable kNeonKernels{"neon", supported, Neon::kLanes, simd::gemm<Neon>, NeonFloat::kLanes, simd::float_gemm<NeonFloat>};
 
 }  // namespace lowbit

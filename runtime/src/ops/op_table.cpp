@@ -59,12 +59,12 @@ bool fail(std::string* err, std::string msg) {
 
 bool expect_dtype(const TensorDesc* t, DType want, const char* role, std::string* err) {
   if (t->dtype == want) return true;
-  return fail(err, std::string(role) + " '" + t->name + "' is " + dtype_name(t->dtype) + ", expected " + dtype_name(want));
+  return fail(err, std::string(role) + " '" + t->c_name() + "' is " + dtype_name(t->dtype) + ", expected " + dtype_name(want));
 }
 
 bool expect_rank(const TensorDesc* t, int rank, const char* role, std::string* err) {
   if (t->rank == rank) return true;
-  return fail(err, std::string(role) + " '" + t->name + "' has rank " + std::to_string(t->rank) + ", expected " +
+  return fail(err, std::string(role) + " '" + t->c_name() + "' has rank " + std::to_string(t->rank) + ", expected " +
                        std::to_string(rank));
 }
 
