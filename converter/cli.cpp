@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "converter/convert.h"
+#include "converter/emit_c.h"
 #include "converter/package.h"
 #include "converter/predict.h"
 #include "converter/profile.h"
@@ -38,11 +39,16 @@ void run_convert(const ConvertArgs& args) {
       for (const std::string& t : args.targets) std::cout << " " << t;
       std::cout << " (" << args.out << "/lib/<target>/, include/, README.md)\n";
     }
+    if (args.emit_c) {
+      const EmitCResult c = emit_c_tree(args.out);
+      std::cout << "wrote " << c.dir << "/ (" << c.files << " files; weights " << c.model_bytes
+                << " bytes, static workspace " << c.workspace_bytes << " bytes): cd " << c.dir
+                << " && make\n";
+    }
   } catch (const ConvertError& e) {
     std::cerr << "lowbit convert: " << e.what() << "\n";
     throw CLI::RuntimeError(1);
   }
-  if (args.emit_c) std::cerr << "lowbit convert: --emit-c is not yet supported; no C source tree was written\n";
 }
 
 // Runs a command body; a ConvertError becomes one line "lowbit COMMAND: message" and exit status 1.
@@ -191,7 +197,8 @@ void add_cli_commands(CLI::App& app) {
                       "Device packages to write: x86_64,aarch64,armv7 (libraries, lowbit-run, headers, README)")
       ->delimiter(',')
       ->check(CLI::IsMember({"x86_64", "aarch64", "armv7"}));
-  convert->add_flag("--emit-c", args->emit_c, "Also write a self-contained C source tree (not yet supported)");
+  convert->add_flag("--emit-c", args->emit_c, "Also write DIR/c/: the model as a self-contained C/C++ source tree (weights as const arrays, "
+                    "static workspace, no heap or files at run time) with a Makefile for model-run and libmodel.a");
   convert->callback([args] { run_convert(*args); });
 
   auto verify_args = std::make_shared<VerifyArgs>();
