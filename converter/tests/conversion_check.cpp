@@ -1,5 +1,9 @@
 #include "conversion_check.h"
 
+#include <unistd.h>
+
+#include <filesystem>
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,7 +14,23 @@
 
 namespace lowbit::converter::test {
 
-std::string temp_path(const std::string& name) { return ::testing::TempDir() + "/" + name; }
+namespace {
+// ctest runs every test case as its own process, two at a time: each process gets its own
+// directory (removed at exit), so suites that share fixture files never see each other's.
+struct ProcessTempDir {
+  std::string path = ::testing::TempDir() + "/lowbit-converter-test-" + std::to_string(::getpid());
+  ProcessTempDir() { std::filesystem::create_directories(path); }
+  ~ProcessTempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+};
+}  // namespace
+
+std::string temp_path(const std::string& name) {
+  static const ProcessTempDir dir;
+  return dir.path + "/" + name;
+}
 
 ConversionCheck::ConversionCheck(const OnnxMaker& maker, const std::string& name) {
   const std::string path = temp_path(name + ".onnx");
