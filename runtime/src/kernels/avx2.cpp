@@ -5,6 +5,7 @@
 
 #include "kernels/bitserial_simd.h"
 #include "kernels/float_simd.h"
+#include "kernels/quantize_simd.h"
 #include "kernels/kernel_table.h"
 
 namespace lowbit {
@@ -62,6 +63,20 @@ struct Avx2Float {
   static Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
   static Vec positive_or(Vec y, Vec other) { return _mm256_blendv_ps(other, y, _mm256_cmp_ps(y, zero(), _CMP_GT_OQ)); }
   static void store(float* p, Vec v, size_t n) { _mm256_maskstore_ps(p, mask(n), v); }
+  // quantize_pack (quantize_simd.h)
+  static Vec div(Vec a, Vec b) { return _mm256_div_ps(a, b); }
+  static Vec sub(Vec a, Vec b) { return _mm256_sub_ps(a, b); }
+  static Vec min(Vec a, Vec b) { return _mm256_min_ps(a, b); }
+  static Vec max(Vec a, Vec b) { return _mm256_max_ps(a, b); }
+  static Vec floor(Vec a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }
+  static Vec round_half_even(Vec a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static Vec ge01(Vec a, Vec b) { return _mm256_and_ps(_mm256_cmp_ps(a, b, _CMP_GE_OQ), set1(1.0f)); }
+  static Vec nan_to_zero(Vec a) { return _mm256_and_ps(a, _mm256_cmp_ps(a, a, _CMP_ORD_Q)); }
+  using Codes = __m256i;
+  static Codes to_codes(Vec a) { return _mm256_cvttps_epi32(a); }
+  static uint32_t plane_bits(Codes c, int p) {
+    return static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_sll_epi32(c, _mm_cvtsi32_si128(31 - p)))));
+  }
 };
 
 bool supported() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt"); }
@@ -69,6 +84,7 @@ bool supported() { return __builtin_cpu_supports("avx2") && __builtin_cpu_suppor
 }  // namespace
 
 static_assert(Avx2::kLanes == kAvx2WeightLanes && Avx2Float::kLanes == kAvx2FloatLanes, "kernel_table.h lists these lanes");
-const KernelTable kAvx2Kernels{"avx2", supported, Avx2::kLanes, simd::gemm<Avx2>, Avx2Float::kLanes, simd::float_gemm<Avx2Float>};
+const KernelTable kAvx2Kernels{"avx2", supported, Avx2::kLanes, simd::gemm<Avx2>, Avx2Float::kLanes, simd::float_gemm<Avx2Float>,
+                               simd::quantize_pack<Avx2Float>};
 
 }  // namespace lowbit

@@ -4,6 +4,7 @@
 
 #include "kernels/bitserial_simd.h"
 #include "kernels/float_simd.h"
+#include "kernels/quantize_simd.h"
 #include "kernels/kernel_table.h"
 
 namespace lowbit {
@@ -65,6 +66,18 @@ struct Avx512Float {
   static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
   static Vec positive_or(Vec y, Vec other) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(y, zero(), _CMP_GT_OQ), other, y); }
   static void store(float* p, Vec v, size_t n) { _mm512_mask_storeu_ps(p, lanes(n), v); }
+  // quantize_pack (quantize_simd.h)
+  static Vec div(Vec a, Vec b) { return _mm512_div_ps(a, b); }
+  static Vec sub(Vec a, Vec b) { return _mm512_sub_ps(a, b); }
+  static Vec min(Vec a, Vec b) { return _mm512_min_ps(a, b); }
+  static Vec max(Vec a, Vec b) { return _mm512_max_ps(a, b); }
+  static Vec floor(Vec a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }
+  static Vec round_half_even(Vec a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static Vec ge01(Vec a, Vec b) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, b, _CMP_GE_OQ), set1(1.0f)); }
+  static Vec nan_to_zero(Vec a) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, a, _CMP_ORD_Q), a); }
+  using Codes = __m512i;
+  static Codes to_codes(Vec a) { return _mm512_cvttps_epi32(a); }
+  static uint32_t plane_bits(Codes c, int p) { return _mm512_test_epi32_mask(c, _mm512_set1_epi32(1 << p)); }
 };
 
 bool supported() {
@@ -76,6 +89,6 @@ bool supported() {
 
 static_assert(Avx512::kLanes == kAvx512WeightLanes && Avx512Float::kLanes == kAvx512FloatLanes, "kernel_table.h lists these lanes");
 const KernelTable kAvx512Kernels{"avx512", supported, Avx512::kLanes, simd::gemm<Avx512>, Avx512Float::kLanes,
-                                 simd::float_gemm<Avx512Float>};
+                                 simd::float_gemm<Avx512Float>, simd::quantize_pack<Avx512Float>};
 
 }  // namespace lowbit

@@ -6,6 +6,7 @@
 
 #include "kernels/bitserial.h"
 #include "kernels/float_gemm.h"
+#include "kernels/quantize_pack.h"
 
 namespace lowbit {
 
@@ -16,6 +17,7 @@ struct KernelTable {
   BitserialGemmFn bitserial_gemm;
   size_t float_lanes;   // the `lanes` its float_gemm expects the weights packed with
   FloatGemmFn float_gemm;
+  QuantizePackFn quantize_pack;
 };
 
 // The plain C++ kernels, the twin every optimized table is tested against.

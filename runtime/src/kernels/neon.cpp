@@ -5,6 +5,7 @@
 
 #include "kernels/bitserial_simd.h"
 #include "kernels/float_simd.h"
+#include "kernels/quantize_simd.h"
 #include "kernels/kernel_table.h"
 
 namespace lowbit {
@@ -75,6 +76,25 @@ struct NeonFloat {
     vst1q_f32(lanes, v);
     for (size_t i = 0; i < n; ++i) p[i] = lanes[i];
   }
+#if defined(__aarch64__)
+  // quantize_pack (quantize_simd.h); AArch64 only: ARMv7 NEON has no vector division or rounding
+  // and flushes denormals to zero, so its table keeps the scalar twin.
+  static Vec div(Vec a, Vec b) { return vdivq_f32(a, b); }
+  static Vec sub(Vec a, Vec b) { return vsubq_f32(a, b); }
+  static Vec min(Vec a, Vec b) { return vminq_f32(a, b); }
+  static Vec max(Vec a, Vec b) { return vmaxq_f32(a, b); }
+  static Vec floor(Vec a) { return vrndmq_f32(a); }
+  static Vec round_half_even(Vec a) { return vrndnq_f32(a); }
+  static Vec ge01(Vec a, Vec b) { return vreinterpretq_f32_u32(vandq_u32(vcgeq_f32(a, b), vreinterpretq_u32_f32(set1(1.0f)))); }
+  static Vec nan_to_zero(Vec a) { return vreinterpretq_f32_u32(vandq_u32(vceqq_f32(a, a), vreinterpretq_u32_f32(a))); }
+  using Codes = int32x4_t;
+  static Codes to_codes(Vec a) { return vcvtq_s32_f32(a); }
+  static uint32_t plane_bits(Codes c, int p) {
+    static const int32_t kLanePositions[4] = {0, 1, 2, 3};
+    const uint32x4_t bit = vandq_u32(vshlq_u32(vreinterpretq_u32_s32(c), vdupq_n_s32(-p)), vdupq_n_u32(1));
+    return vaddvq_u32(vshlq_u32(bit, vld1q_s32(kLanePositions)));
+  }
+#endif
 };
 
 bool supported() { return true; }  // NEON is part of every target this file is built for
@@ -82,6 +102,12 @@ bool supported() { return true; }  // NEON is part of every target this file is 
 }  // namespace
 
 static_assert(Neon::kLanes == kNeonWeightLanes && NeonFloat::kLanes == kNeonFloatLanes, "kernel_table.h lists these lanes");
-const KernelTable kNeonKernels{"neon", supported, Neon::kLanes, simd::gemm<Neon>, NeonFloat::kLanes, simd::float_gemm<NeonFloat>};
+const KernelTable kNeonKernels{"neon", supported, Neon::kLanes, simd::gemm<Neon>, NeonFloat::kLanes, simd::float_gemm<NeonFloat>,
+#if defined(__aarch64__)
+                                simd::quantize_pack<NeonFloat>
+#else
+                                quantize_pack_reference
+#endif
+};
 
 }  // namespace lowbit

@@ -1,4 +1,7 @@
+#include <algorithm>
+
 #include "kernels/kernel_table.h"
+#include "quantize.h"
 
 namespace lowbit {
 
@@ -111,8 +114,23 @@ void threshold_pack_reference(const ThresholdArgs& t, const int32_t* acc, size_t
   }
 }
 
+void quantize_pack_reference(const QuantizeArgs& a, const float* x, size_t pixels, size_t channels, uint32_t* out) {
+  const size_t words = words_for(channels);
+  for (size_t m = 0; m < pixels; ++m, x += channels, out += words * static_cast<size_t>(a.q.bits))
+    for (size_t w = 0; w < words; ++w) {
+      uint32_t plane[kMaxBits] = {};  // a word of 32 channels per plane, assembled then stored once
+      const size_t first = w * kWordBits, count = std::min<size_t>(kWordBits, channels - first);
+      for (size_t i = 0; i < count; ++i) {
+        const uint32_t pattern = a.q.code_to_bits(quantize_value(x[first + i], a.scale, a.q, a.rounding));
+        for (int p = 0; p < a.q.bits; ++p) plane[p] |= ((pattern >> p) & 1u) << i;
+      }
+      for (int p = 0; p < a.q.bits; ++p) out[static_cast<size_t>(p) * words + w] = plane[p];
+    }
+}
+
 const KernelTable& reference_kernels() {
-  static const KernelTable table{"reference", always, 1, bitserial_gemm_reference, 1, float_gemm_reference};
+  static const KernelTable table{"reference", always, 1, bitserial_gemm_reference, 1, float_gemm_reference,
+                                 quantize_pack_reference};
   return table;
 }
 

@@ -5,13 +5,12 @@
 
 #include "ops/op_table.h"
 #include "ops/ops.h"
-#include "quantize.h"
+#include "kernels/kernel_table.h"
 
 namespace lowbit {
 namespace {
 
 size_t no_scratch(const OpView&) { return 0; }
-size_t serial(const OpView&) { return 1; }
 // Units of work for per-element ops: rows of the leading dims.
 size_t leading_rows(const OpView& v) { return static_cast<size_t>(v.out[0]->pixel_count()); }
 
@@ -108,32 +107,40 @@ bool infer_binary(const OpView& v, InferredOutput* out, std::string* err) {
   return true;
 }
 
+// Rows [begin, end) of the output's leading dims; along the channels each input either runs with
+// the output or repeats one value.
 template <typename F>
-void run_broadcast(const OpRun& r, F f) {
+void run_broadcast(const OpRun& r, size_t begin, size_t end, F f) {
   int32_t da[4], db[4], dy[4];
   broadcast_dims(*r.view.in[0], da);
   broadcast_dims(*r.view.in[1], db);
   broadcast_dims(*r.view.out[0], dy);
-  const float* a = r.input<float>(0);
-  const float* b = r.input<float>(1);
-  float* y = r.output<float>();
-  size_t i = 0;
-  for (int32_t n = 0; n < dy[0]; ++n)
-    for (int32_t h = 0; h < dy[1]; ++h)
-      for (int32_t w = 0; w < dy[2]; ++w)
-        for (int32_t c = 0; c < dy[3]; ++c, ++i) {
-          auto at = [&](const int32_t* d) {
-            return (((n % d[0]) * d[1] + h % d[1]) * d[2] + w % d[2]) * static_cast<size_t>(d[3]) + c % d[3];
-          };
-          y[i] = f(a[at(da)], b[at(db)]);
-        }
+  const size_t c = static_cast<size_t>(dy[3]);
+  const size_t step_a = da[3] == dy[3] ? 1 : 0, step_b = db[3] == dy[3] ? 1 : 0;
+  for (size_t row = begin; row < end; ++row) {
+    const int32_t w = static_cast<int32_t>(row % static_cast<size_t>(dy[2]));
+    const int32_t h = static_cast<int32_t>(row / static_cast<size_t>(dy[2]) % static_cast<size_t>(dy[1]));
+    const int32_t n = static_cast<int32_t>(row / (static_cast<size_t>(dy[2]) * static_cast<size_t>(dy[1])));
+    auto start = [&](const int32_t* d) {
+      return (((n % d[0]) * d[1] + h % d[1]) * static_cast<size_t>(d[2]) + w % d[2]) * static_cast<size_t>(d[3]);
+    };
+    const float* a = r.input<float>(0) + start(da);
+    const float* b = r.input<float>(1) + start(db);
+    float* y = r.output<float>() + row * c;
+    if (step_a == 1 && step_b == 1) {  // the common case (residual adds): contiguous, vectorizable
+      for (size_t i = 0; i < c; ++i) y[i] = f(a[i], b[i]);
+    } else {
+      for (size_t i = 0; i < c; ++i) y[i] = f(a[i * step_a], b[i * step_b]);
+    }
+  }
 }
 
-void run_add(const OpRun& r, size_t, size_t, void*) {
-  run_broadcast(r, [](float a, float b) { return a + b; });
+
+void run_add(const OpRun& r, size_t begin, size_t end, void*) {
+  run_broadcast(r, begin, end, [](float a, float b) { return a + b; });
 }
-void run_mul(const OpRun& r, size_t, size_t, void*) {
-  run_broadcast(r, [](float a, float b) { return a * b; });
+void run_mul(const OpRun& r, size_t begin, size_t end, void*) {
+  run_broadcast(r, begin, end, [](float a, float b) { return a * b; });
 }
 
 // ---- quantize / dequantize ----
@@ -150,24 +157,9 @@ bool infer_quantize(const OpView& v, InferredOutput* out, std::string* err) {
 void run_quantize(const OpRun& r, size_t begin, size_t end, void*) {
   const TensorDesc& y = *r.view.out[0];
   const PixelPlanes planes = y.pixel_planes();
-  const size_t c = planes.channels;
-  const QuantType q = y.quant;
-  const Rounding rounding = static_cast<Rounding>(r.view.attr(0));
-  const size_t words = planes.words_per_plane();
-  // A word of 32 channels at a time: the planes are assembled in registers and stored once.
-  for (size_t pixel = begin; pixel < end; ++pixel) {
-    const float* x = r.input<float>(0) + pixel * c;
-    uint32_t* out = r.output<uint32_t>() + pixel * planes.words_per_pixel();
-    for (size_t w = 0; w < words; ++w) {
-      uint32_t plane[kMaxBits] = {};
-      const size_t first = w * kWordBits, count = std::min<size_t>(kWordBits, c - first);
-      for (size_t i = 0; i < count; ++i) {
-        const uint32_t pattern = q.code_to_bits(quantize_value(x[first + i], y.scale, q, rounding));
-        for (int p = 0; p < q.bits; ++p) plane[p] |= ((pattern >> p) & 1u) << i;
-      }
-      for (int p = 0; p < q.bits; ++p) out[static_cast<size_t>(p) * words + w] = plane[p];
-    }
-  }
+  const QuantizeArgs args{y.scale, y.quant, static_cast<Rounding>(r.view.attr(0))};
+  kernels().quantize_pack(args, r.input<float>(0) + begin * planes.channels, end - begin, planes.channels,
+                          r.output<uint32_t>() + begin * planes.words_per_pixel());
 }
 
 bool infer_dequantize(const OpView& v, InferredOutput* out, std::string* err) {
@@ -179,12 +171,23 @@ bool infer_dequantize(const OpView& v, InferredOutput* out, std::string* err) {
 void run_dequantize(const OpRun& r, size_t begin, size_t end, void*) {
   const TensorDesc& x = *r.view.in[0];
   const PixelPlanes planes = x.pixel_planes();
-  const size_t c = planes.channels;
+  const size_t c = planes.channels, words = planes.words_per_plane();
+  float value[1u << kMaxBits];  // the float of every bit pattern
+  for (uint32_t pattern = 0; pattern < (1u << x.quant.bits); ++pattern)
+    value[pattern] = x.scale * static_cast<float>(x.quant.bits_to_code(pattern));
   for (size_t pixel = begin; pixel < end; ++pixel) {
     const uint32_t* in = r.input<uint32_t>(0) + pixel * planes.words_per_pixel();
     float* y = r.output<float>() + pixel * c;
-    for (size_t i = 0; i < c; ++i)
-      y[i] = x.scale * static_cast<float>(read_code(in, planes.words_per_plane(), i, x.quant));
+    for (size_t w = 0; w < words; ++w) {
+      uint32_t plane[kMaxBits];
+      for (int p = 0; p < x.quant.bits; ++p) plane[p] = in[static_cast<size_t>(p) * words + w];
+      const size_t first = w * kWordBits, count = std::min<size_t>(kWordBits, c - first);
+      for (size_t i = 0; i < count; ++i) {
+        uint32_t pattern = 0;
+        for (int p = 0; p < x.quant.bits; ++p) pattern |= ((plane[p] >> i) & 1u) << p;
+        y[first + i] = value[pattern];
+      }
+    }
   }
 }
 
@@ -195,8 +198,8 @@ const OpTraits kReluTraits{"Relu", 1, 1, 0, 0, infer_float_unary, no_scratch, le
 const OpTraits kLeakyReluTraits{"LeakyRelu", 1, 1, 0, 1, infer_float_unary, no_scratch, leading_rows, run_leaky_relu};
 const OpTraits kSigmoidTraits{"Sigmoid", 1, 1, 0, 0, infer_float_unary, no_scratch, leading_rows, run_sigmoid};
 const OpTraits kSoftmaxTraits{"Softmax", 1, 1, 0, 0, infer_float_unary, no_scratch, leading_rows, run_softmax};
-const OpTraits kAddTraits{"Add", 2, 2, 0, 0, infer_binary, no_scratch, serial, run_add};
-const OpTraits kMulTraits{"Mul", 2, 2, 0, 0, infer_binary, no_scratch, serial, run_mul};
+const OpTraits kAddTraits{"Add", 2, 2, 0, 0, infer_binary, no_scratch, leading_rows, run_add};
+const OpTraits kMulTraits{"Mul", 2, 2, 0, 0, infer_binary, no_scratch, leading_rows, run_mul};
 const OpTraits kQuantizeTraits{"Quantize", 1, 1, 1, 0, infer_quantize, no_scratch, leading_rows, run_quantize};
 const OpTraits kDequantizeTraits{"Dequantize", 1, 1, 0, 0, infer_dequantize, no_scratch, leading_rows,
                                  run_dequantize};
