@@ -93,6 +93,7 @@ struct Options {
   std::vector<std::string> layers;
   std::vector<int> threads = {1, 2};
   bool networks = true;
+  std::string save_models;  // directory for the networks' .lbm files ("" = keep them in memory)
 };
 
 struct Context {
@@ -376,6 +377,13 @@ struct NetworkSpec {
 void bench_network(Context& ctx, const NetworkSpec& net, uint32_t seed, json& networks) {
   const std::vector<float> image = random_image(net.h, net.w, 3, seed);
   const lowbit::ModelBuilder model = net.lowbit_model(seed);
+  if (!ctx.options.save_models.empty()) {  // for `lowbit-run FILE --profile` or `lowbit profile`
+    std::filesystem::create_directories(ctx.options.save_models);
+    const std::string path = (std::filesystem::path(ctx.options.save_models) / (net.name + ".lbm")).string();
+    const lowbit::Status saved = model.write_file(path);
+    if (!saved.ok) throw std::runtime_error(path + ": " + saved.message);
+    progress("wrote " + path);
+  }
   std::vector<LowbitCase> lowbit;
   load_lowbit_cases(ctx, model, image, "W1A2", 1, 2, [](const std::vector<float>&) { return true; }, lowbit);
   std::vector<std::unique_ptr<OnednnNet>> onednn;
@@ -634,6 +642,8 @@ int main(int argc, char** argv) {
   app.add_option("--layers", layers, "comma-separated subset of layers a..i (default: all; --quick: a,f,i)");
   app.add_option("--threads", options.threads, "thread counts to measure")->capture_default_str()->delimiter(',');
   app.add_flag("!--no-networks", options.networks, "skip the whole-network benchmarks");
+  app.add_option("--save-models", options.save_models,
+                 "also write each benchmarked network (random weights) to DIR/<name>.lbm, e.g. for lowbit-run --profile");
   CLI11_PARSE(app, argc, argv);
   if (options.quick && layers.empty()) layers = "a,f,i";
   std::stringstream list(layers);

@@ -101,8 +101,12 @@ bool check_vector(const TensorDesc* t, DType dtype, int64_t length, const char* 
   return true;
 }
 
+Activation activation_of(const OpView& v) {
+  return static_cast<Activation>(v.attr(v.op->type == OpType::kDense ? 0 : kActivation));
+}
+
 bool check_activation(const OpView& v, std::string* err) {
-  const int32_t act = v.attr(v.op->type == OpType::kDense ? 0 : kActivation);
+  const int32_t act = static_cast<int32_t>(activation_of(v));
   if (act < 0 || act > static_cast<int32_t>(Activation::kLeakyRelu)) return fail(err, "unknown activation");
   return true;
 }
@@ -146,17 +150,9 @@ bool infer_float_common(const OpView& v, const ConvGeometry& g, bool dense, Infe
   return true;
 }
 
-float activate(float y, Activation act, float alpha) {  // Dense
-  switch (act) {
-    case Activation::kNone: return y;
-    case Activation::kRelu: return y > 0.0f ? y : 0.0f;
-    case Activation::kLeakyRelu: return y > 0.0f ? y : alpha * y;
-  }
-  return y;
-}
-
-// Conv2D runs as a float GEMM over output channels (kernels().float_gemm) on weights packed at load:
-// prepared = every group's packed weights. Scratch: the indirection rows and a zero tap.
+// Conv2D and Dense (a conv whose kernel covers the input) run as a float GEMM over output channels
+// (kernels().float_gemm) on weights packed at load: prepared = every group's packed weights.
+// Scratch: the indirection rows and a zero tap.
 size_t float_conv_k(const ConvGeometry& g) { return static_cast<size_t>(g.kh * g.kw * g.cg); }
 size_t float_conv_group_floats(const ConvGeometry& g) {
   return packed_float_weight_count(static_cast<size_t>(g.og), float_conv_k(g), kernels().float_lanes);
@@ -193,7 +189,7 @@ void run_conv2d(const OpRun& r, size_t begin, size_t end, void* scratch) {
   std::fill(zeros, zeros + g.cg, 0.0f);
   const KernelTable& k = kernels();
   const FloatRows a{rows, static_cast<size_t>(g.kh * g.kw), static_cast<size_t>(g.cg)};
-  const Activation act = static_cast<Activation>(r.view.attr(kActivation));
+  const Activation act = activation_of(r.view);
   for (size_t row = begin; row < end; ++row) {
     const int64_t n = static_cast<int64_t>(row) / g.oh, oy = static_cast<int64_t>(row) % g.oh;
     const size_t row_pixel = static_cast<size_t>((n * g.oh + oy) * g.ow);
@@ -207,23 +203,6 @@ void run_conv2d(const OpRun& r, size_t begin, size_t end, void* scratch) {
         k.float_gemm(a, pixels, packed + static_cast<size_t>(group) * float_conv_group_floats(g), static_cast<size_t>(g.og),
                      e, y + (row_pixel + static_cast<size_t>(ox0)) * static_cast<size_t>(g.o) + o0, static_cast<size_t>(g.o));
       }
-    }
-  }
-}
-
-void run_dense(const OpRun& r, size_t begin, size_t end, void*) {
-  const TensorDesc& w = *r.view.in[1];
-  const int64_t o_count = w.dims[0], k = w.dims[1];
-  const float* x = r.input<float>(0);
-  const float* wd = r.input<float>(1);
-  const float* bias = r.input<float>(2);
-  float* y = r.output<float>();
-  const Activation act = static_cast<Activation>(r.view.attr(0));
-  for (size_t n = begin; n < end; ++n) {
-    for (int64_t o = 0; o < o_count; ++o) {
-      float sum = bias ? bias[o] : 0.0f;
-      for (int64_t i = 0; i < k; ++i) sum += x[static_cast<int64_t>(n) * k + i] * wd[o * k + i];
-      y[static_cast<int64_t>(n) * o_count + o] = activate(sum, act, r.view.fattr(0));
     }
   }
 }
@@ -483,14 +462,12 @@ void run_quantized(const OpRun& r, size_t begin, size_t end, void* scratch) {
   }
 }
 
-size_t no_scratch(const OpView&) { return 0; }
-size_t batch_rows(const OpView& v) { return static_cast<size_t>(v.in[0]->dims[0]); }
-
 }  // namespace
 
 const OpTraits kConv2DTraits{"Conv2D", 2, 3, kConvAttrCount, 1, infer_conv_family, conv2d_scratch, conv_rows, run_conv2d,
                              conv2d_prepared_bytes, prepare_conv2d};
-const OpTraits kDenseTraits{"Dense", 2, 3, 1, 1, infer_conv_family, no_scratch, batch_rows, run_dense};
+const OpTraits kDenseTraits{"Dense", 2, 3, 1, 1, infer_conv_family, conv2d_scratch, conv_rows, run_conv2d,
+                            conv2d_prepared_bytes, prepare_conv2d};
 const OpTraits kQConv2DTraits{"QConv2D", 3, 4, kActivation, 0, infer_conv_family, quantized_scratch, conv_rows,
                               run_quantized, quantized_prepared_bytes, prepare_quantized};
 const OpTraits kQDenseTraits{"QDense", 3, 4, 0, 0, infer_conv_family, quantized_scratch, conv_rows, run_quantized,
