@@ -14,21 +14,12 @@
 
 namespace {
 
+using lowbit_test::every_quant_type;
 using lowbit_test::make_quant;
 using lowbit_test::qname;
 
 using lowbit::QuantKind;
 using lowbit::QuantType;
-
-std::vector<QuantType> all_types() {
-  std::vector<QuantType> v = {make_quant(QuantKind::kBinary, 1)};
-  for (int bits = 1; bits <= 4; ++bits) {
-    v.push_back(make_quant(QuantKind::kUnsigned, bits));
-    v.push_back(make_quant(QuantKind::kSigned, bits));
-    if (bits >= 2) v.push_back(make_quant(QuantKind::kSignedNarrow, bits));
-  }
-  return v;
-}
 
 // The codes of a type, smallest first (binary: -1, +1).
 std::vector<int32_t> codes_of(QuantType q) {
@@ -65,7 +56,7 @@ TEST(Packing, CodeRangesOfEveryType) {
 }
 
 TEST(Packing, LevelsAndPatternsRoundTrip) {
-  for (const QuantType q : all_types()) {
+  for (const QuantType q : every_quant_type()) {
     SCOPED_TRACE(qname(q));
     const std::vector<int32_t> codes = codes_of(q);
     // Levels enumerate the codes in increasing order.
@@ -100,7 +91,7 @@ TEST(Packing, LevelsAndPatternsRoundTrip) {
 
 TEST(Packing, PixelPlanesRoundTripAndBitPlacement) {
   std::mt19937 g(77);
-  for (const QuantType q : all_types())
+  for (const QuantType q : every_quant_type())
     for (const size_t channels : {1u, 5u, 31u, 32u, 33u, 63u, 64u, 65u, 100u}) {
       const size_t pixels = std::uniform_int_distribution<size_t>(1, 5)(g);
       SCOPED_TRACE(qname(q) + " pixels " + std::to_string(pixels) + " channels " + std::to_string(channels));
@@ -145,7 +136,7 @@ TEST(Packing, PixelPlanesRoundTripAndBitPlacement) {
 TEST(Packing, KernelPlanesLayout) {
   // [o][plane][kh][kw][word(Cg)]: each tap starts on a word boundary, padding lanes zero.
   std::mt19937 g(78);
-  for (const QuantType q : all_types())
+  for (const QuantType q : every_quant_type())
     for (const int cg : {1, 3, 32, 33, 70}) {
       const int o = 3, kh = 2, kw = 3;
       SCOPED_TRACE(qname(q) + " cg " + std::to_string(cg));
@@ -175,7 +166,7 @@ TEST(Packing, KernelPlanesLayout) {
 
 TEST(Packing, ReadWriteCodeRoundTrip) {
   std::mt19937 g(79);
-  for (const QuantType q : all_types()) {
+  for (const QuantType q : every_quant_type()) {
     SCOPED_TRACE(qname(q));
     const size_t stride = 3;  // words per plane
     std::vector<uint32_t> buf(stride * q.bits);

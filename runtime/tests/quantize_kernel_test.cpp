@@ -19,18 +19,8 @@ namespace {
 
 using lowbit::QuantKind;
 using lowbit::QuantType;
-using lowbit_test::make_quant;
+using lowbit_test::every_quant_type;
 using lowbit_test::qname;
-
-std::vector<QuantType> quantize_types() {
-  std::vector<QuantType> v = {make_quant(QuantKind::kBinary, 1)};
-  for (int bits = 1; bits <= 4; ++bits) {
-    v.push_back(make_quant(QuantKind::kUnsigned, bits));
-    v.push_back(make_quant(QuantKind::kSigned, bits));
-    if (bits >= 2) v.push_back(make_quant(QuantKind::kSignedNarrow, bits));
-  }
-  return v;
-}
 
 // Values around every decision point of the code grid of q at `scale`, plus special values.
 float tricky_value(std::mt19937& g, QuantType q, float scale) {
@@ -59,7 +49,7 @@ std::vector<uint32_t> run(const lowbit::KernelTable& table, const lowbit::Quanti
 
 TEST(QuantizeKernel, ReferenceTwinPacksQuantizeValue) {
   std::mt19937 g(5);
-  for (QuantType q : quantize_types())
+  for (QuantType q : every_quant_type())
     for (lowbit::Rounding rounding : {lowbit::Rounding::kHalfUp, lowbit::Rounding::kHalfEven}) {
       const size_t pixels = 3, channels = 1 + g() % 80;
       const lowbit::QuantizeArgs a{0.25f, q, rounding};
@@ -83,7 +73,7 @@ TEST(QuantizeKernel, ReferenceTwinPacksQuantizeValue) {
 TEST(QuantizeKernel, EveryTableIsBitIdenticalToReference) {
   std::mt19937 g(6);
   for (const lowbit::KernelTable* table : lowbit::available_kernels())
-    for (QuantType q : quantize_types())
+    for (QuantType q : every_quant_type())
       for (int it = 0; it < 40; ++it) {
         const size_t pixels = 1 + g() % 4;
         const size_t channels = it < 3 ? 32 * (1 + g() % 3) : 1 + g() % 150;
