@@ -20,7 +20,7 @@ struct Avx2 {
   using Count = __m256i;  // 32 byte counters
   using Sum = __m256i;    // 8 x int32
   static constexpr size_t kCountSteps = 31;
-  static constexpr int kAccumulators = 6;  // x2 with their int32 sums, of 16 registers; + weights, constants
+  static constexpr int kAccumulators = 8;  // of 16 registers (the int32 sums wait in memory); + weights, constants
   static Count zero_count() { return _mm256_setzero_si256(); }
   static Count add_popcount(Count c, Vec x) {
     const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
@@ -37,13 +37,26 @@ struct Avx2 {
   }
   static Sum scale_add(Sum acc, Sum x, int32_t c) { return _mm256_add_epi32(acc, _mm256_mullo_epi32(x, _mm256_set1_epi32(c))); }
   static void store(int32_t* dst, Sum x, int32_t add, size_t n) {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane);
-    _mm256_maskstore_epi32(dst, mask, _mm256_add_epi32(x, _mm256_set1_epi32(add)));
+    _mm256_maskstore_epi32(dst, lanes(n), _mm256_add_epi32(x, _mm256_set1_epi32(add)));
   }
   static void emit_codes(const ThresholdArgs& t, Sum x, int32_t add, size_t first, size_t n, uint32_t* codes,
                          size_t plane_words) {
-    simd::emit_codes_via_reference<Avx2>(t, x, add, first, n, codes, plane_words);
+    simd::emit_codes_lanes<Avx2>(t, x, add, first, n, codes, plane_words);
+  }
+  static __m256i lanes(size_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static Sum load_sum(const int32_t* p, size_t n) { return _mm256_maskload_epi32(p, lanes(n)); }
+  static Sum set1_sum(int32_t v) { return _mm256_set1_epi32(v); }
+  static Sum add_sum(Sum a, Sum b) { return _mm256_add_epi32(a, b); }
+  static Sum mul_sum(Sum a, Sum b) { return _mm256_mullo_epi32(a, b); }
+  static Sum and_sum(Sum a, Sum b) { return _mm256_and_si256(a, b); }
+  // x >= th  <=>  !(th > x): adding the all-ones "th > x" to level + 1 leaves level + (x >= th).
+  static Sum count_ge(Sum level, Sum x, Sum th) {
+    return _mm256_add_epi32(_mm256_add_epi32(level, _mm256_set1_epi32(1)), _mm256_cmpgt_epi32(th, x));
+  }
+  static uint32_t lane_bits(Sum x, int p) {
+    return static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_sll_epi32(x, _mm_cvtsi32_si128(31 - p)))));
   }
 };
 
@@ -51,9 +64,7 @@ struct Avx2Float {
   using Vec = __m256;
   static constexpr size_t kLanes = 8;
   static constexpr int kAccumulators = 8;  // of 16 registers; + weights and a broadcast
-  static __m256i mask(size_t n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  }
+  static __m256i mask(size_t n) { return Avx2::lanes(n); }
   static Vec load(const float* p) { return _mm256_loadu_ps(p); }
   static Vec load_partial(const float* p, size_t n) { return _mm256_maskload_ps(p, mask(n)); }
   static Vec broadcast(const float* p) { return _mm256_broadcast_ss(p); }
@@ -74,9 +85,7 @@ struct Avx2Float {
   static Vec nan_to_zero(Vec a) { return _mm256_and_ps(a, _mm256_cmp_ps(a, a, _CMP_ORD_Q)); }
   using Codes = __m256i;
   static Codes to_codes(Vec a) { return _mm256_cvttps_epi32(a); }
-  static uint32_t plane_bits(Codes c, int p) {
-    return static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_sll_epi32(c, _mm_cvtsi32_si128(31 - p)))));
-  }
+  static uint32_t plane_bits(Codes c, int p) { return Avx2::lane_bits(c, p); }
 };
 
 bool supported() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt"); }

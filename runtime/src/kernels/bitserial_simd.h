@@ -14,6 +14,7 @@
 //   static void emit_codes(const ThresholdArgs& t, Sum x, int32_t add, size_t first, size_t n,
 //                          uint32_t* codes, size_t plane_words);
 //                                                      threshold_pack_reference of the first n lanes of x + add
+//                                                      (emit_codes_lanes below, or the table's own)
 //   static constexpr int kAccumulators;                Counts that fit the register file with the rest
 //
 // Why vectorize over output channels: every lane of an accumulator is one output channel, so a
@@ -68,8 +69,6 @@ void gemm_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size
   const size_t block_words = s.words * WB * L;  // one channel block's packed weights
   const uint32_t* block = weights + b0 * block_words;
 
-  Count count[M][AB][N][WB];
-  Sum sum[M][AB][N][WB];
   auto for_each_pair = [](auto&& f) {
     LOWBIT_UNROLL
     for (int m = 0; m < M; ++m)
@@ -80,34 +79,35 @@ void gemm_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size
           LOWBIT_UNROLL
           for (int j = 0; j < WB; ++j) f(m, p, n, j);
   };
-  for_each_pair([&](int m, int p, int n, int j) {
-    count[m][p][n][j] = P::zero_count();
-    sum[m][p][n][j] = P::zero_sum();
-  });
-  auto widen_all = [&] {
-    for_each_pair([&](int m, int p, int n, int j) {
-      sum[m][p][n][j] = P::widen(sum[m][p][n][j], count[m][p][n][j]);
-      count[m][p][n][j] = P::zero_count();
-    });
-  };
+  Sum sum[M][AB][N][WB];
+  for_each_pair([&](int m, int p, int n, int j) { sum[m][p][n][j] = P::zero_sum(); });
 
   // Binary weights (the only kind with an offset, always one plane) need each pixel's activation
   // popcount per plane: counted here on the scalar units, beside the vector work, from the words
   // the block broadcasts anyway.
   constexpr bool kCountActivations = WB == 1;
   int32_t activation_count[M][AB] = {};
-  size_t steps = 0;
-  for (size_t t = 0; t < a.taps; ++t) {
-    const uint32_t* row[M];
+  // The (tap, word) steps run in chunks of at most kCountSteps, after which the narrow counters
+  // are widened into the int32 sums. The sums change only between chunks, so the inner loop
+  // carries just the counters (a widen inside it made GCC shuffle spilled sums every step).
+  constexpr size_t kChunk = P::kCountSteps != 0 ? P::kCountSteps : ~size_t{0};
+  const uint32_t* row[M];
+  size_t t = 0, i = 0;
+  auto load_rows = [&] {
     LOWBIT_UNROLL
     for (int m = 0; m < M; ++m) row[m] = a.rows[t * pixels + m0 + static_cast<size_t>(m)];
-    const uint32_t* tap_weights = block + t * a.tap_words * WB * L;
-    for (size_t i = 0; i < a.tap_words; ++i) {
+  };
+  if (a.taps != 0) load_rows();
+  while (t < a.taps) {
+    Count count[M][AB][N][WB];
+    for_each_pair([&](int m, int p, int n, int j) { count[m][p][n][j] = P::zero_count(); });
+    for (size_t step = 0; step < kChunk && t < a.taps; ++step) {
+      const uint32_t* step_weights = block + (t * a.tap_words + i) * WB * L;
       Vec w[N][WB];
       LOWBIT_UNROLL
       for (int n = 0; n < N; ++n)
         LOWBIT_UNROLL
-        for (int j = 0; j < WB; ++j) w[n][j] = P::load(tap_weights + n * block_words + (i * WB + j) * L);
+        for (int j = 0; j < WB; ++j) w[n][j] = P::load(step_weights + n * block_words + j * L);
       LOWBIT_UNROLL
       for (int m = 0; m < M; ++m)
         LOWBIT_UNROLL
@@ -120,13 +120,12 @@ void gemm_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size
             LOWBIT_UNROLL
             for (int j = 0; j < WB; ++j) count[m][p][n][j] = P::add_popcount(count[m][p][n][j], P::and_(w[n][j], x));
         }
-      if constexpr (P::kCountSteps != 0) {
-        if (++steps == P::kCountSteps) {
-          widen_all();
-          steps = 0;
-        }
+      if (++i == a.tap_words) {
+        i = 0;
+        if (++t < a.taps) load_rows();
       }
     }
+    for_each_pair([&](int m, int p, int n, int j) { sum[m][p][n][j] = P::widen(sum[m][p][n][j], count[m][p][n][j]); });
   }
 
   LOWBIT_UNROLL
@@ -144,10 +143,7 @@ void gemm_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size
       for (int p = 0; p < AB; ++p)
         LOWBIT_UNROLL
         for (int j = 0; j < WB; ++j) {
-          Sum pair;
-          if constexpr (P::kCountSteps != 0) pair = P::widen(sum[m][p][n][j], count[m][p][n][j]);
-          else pair = count[m][p][n][j];
-          total = P::scale_add(total, pair, s.a_weight[p] * s.w_weight[j]);
+          total = P::scale_add(total, sum[m][p][n][j], s.a_weight[p] * s.w_weight[j]);
         }
       const size_t o = (b0 + static_cast<size_t>(n)) * L;
       const size_t pixel = m0 + static_cast<size_t>(m);
@@ -162,14 +158,16 @@ void gemm_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size
   }
 }
 
-// Every channel block for M pixels: N blocks at a time, then one at a time.
+// The channel blocks from `n` on for M pixels: N blocks at a time, the rest in one narrower block
+// (64 channels on AVX2 with N = 3: 3 + 3 + 2 blocks, not 3 + 3 + 1 + 1).
 template <class P, int AB, int WB, int M, int N>
 void gemm_pixel_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size_t m0, const uint32_t* weights,
-                      size_t outputs, const GemmOutput& out) {
+                      size_t outputs, const GemmOutput& out, size_t n = 0) {
   const size_t blocks = (outputs + P::kLanes - 1) / P::kLanes;
-  size_t n = 0;
   for (; n + N <= blocks; n += N) gemm_block<P, AB, WB, M, N>(s, a, pixels, m0, weights, n, outputs, out);
-  for (; n < blocks; ++n) gemm_block<P, AB, WB, M, 1>(s, a, pixels, m0, weights, n, outputs, out);
+  if constexpr (N > 1) {
+    if (n < blocks) gemm_pixel_block<P, AB, WB, M, N - 1>(s, a, pixels, m0, weights, outputs, out, n);
+  }
 }
 
 // All outputs for `pixels` pixels: blocks of M x N, remainders with one pixel and/or one block.
@@ -197,13 +195,29 @@ void gemm(const BitserialShape& s, const PatchRows& a, size_t pixels, const uint
   kTable[s.a_bits - 1][s.w_bits - 1](s, a, pixels, weights, outputs, out);
 }
 
-// emit_codes for tables without a vector threshold unit: through memory to the reference.
+// emit_codes for tables without mask registers (AVX2, NEON), the vector twin of
+// threshold_pack_reference: the policy supplies, on Sum vectors of int32 lanes,
+//   static Sum load_sum(const int32_t* p, size_t n);   first n lanes from p, the rest 0
+//   static Sum set1_sum(int32_t v);  add_sum(a, b);  mul_sum(a, b);  and_sum(a, b);
+//   static Sum count_ge(Sum level, Sum x, Sum th);      level + (x >= th) per lane
+//   static uint32_t lane_bits(Sum x, int p);            bit i = bit p of lane i
+// Every lane compares against every threshold row; the code bit planes leave as lane masks.
 template <class P>
-void emit_codes_via_reference(const ThresholdArgs& t, typename P::Sum x, int32_t add, size_t first, size_t n,
-                              uint32_t* codes, size_t plane_words) {
-  int32_t acc[P::kLanes];
-  P::store(acc, x, add, n);
-  threshold_pack_reference(t, acc, first, n, codes, plane_words);
+void emit_codes_lanes(const ThresholdArgs& t, typename P::Sum acc, int32_t add, size_t c, size_t n, uint32_t* codes,
+                      size_t plane_words) {
+  using Sum = typename P::Sum;
+  const Sum x = P::mul_sum(P::load_sum(t.sign + c, n), P::add_sum(acc, P::set1_sum(add)));
+  Sum level = P::set1_sum(0);
+  for (int k = 0; k < t.levels; ++k)
+    level = P::count_ge(level, x, P::load_sum(t.thresholds + static_cast<size_t>(k) * t.channels + c, n));
+  const Sum pattern = P::and_sum(P::add_sum(level, P::set1_sum(t.pattern_offset)), P::set1_sum((1 << t.bits) - 1));
+  const uint64_t valid = (uint64_t{1} << n) - 1;
+  for (int p = 0; p < t.bits; ++p) {
+    const uint64_t bits = (P::lane_bits(pattern, p) & valid) << (c % kWordBits);
+    uint32_t* word = codes + static_cast<size_t>(p) * plane_words + c / kWordBits;
+    word[0] |= static_cast<uint32_t>(bits);
+    if (bits >> kWordBits) word[1] |= static_cast<uint32_t>(bits >> kWordBits);
+  }
 }
 
 }  // namespace simd

@@ -43,7 +43,31 @@ struct Neon {
   }
   static void emit_codes(const ThresholdArgs& t, Sum x, int32_t add, size_t first, size_t n, uint32_t* codes,
                          size_t plane_words) {
-    simd::emit_codes_via_reference<Neon>(t, x, add, first, n, codes, plane_words);
+    simd::emit_codes_lanes<Neon>(t, x, add, first, n, codes, plane_words);
+  }
+  static Sum load_sum(const int32_t* p, size_t n) {
+    if (n >= kLanes) return vreinterpretq_u32_s32(vld1q_s32(p));
+    int32_t lanes[kLanes] = {0, 0, 0, 0};
+    for (size_t i = 0; i < n; ++i) lanes[i] = p[i];
+    return vreinterpretq_u32_s32(vld1q_s32(lanes));
+  }
+  static Sum set1_sum(int32_t v) { return vdupq_n_u32(static_cast<uint32_t>(v)); }
+  static Sum add_sum(Sum a, Sum b) { return vaddq_u32(a, b); }
+  static Sum mul_sum(Sum a, Sum b) { return vmulq_u32(a, b); }
+  static Sum and_sum(Sum a, Sum b) { return vandq_u32(a, b); }
+  // The all-ones (-1) of a true signed compare, subtracted, counts it.
+  static Sum count_ge(Sum level, Sum x, Sum th) {
+    return vsubq_u32(level, vcgeq_s32(vreinterpretq_s32_u32(x), vreinterpretq_s32_u32(th)));
+  }
+  static uint32_t lane_bits(Sum x, int p) {
+    static const int32_t kLanePositions[4] = {0, 1, 2, 3};
+    const uint32x4_t bit = vshlq_u32(vandq_u32(vshlq_u32(x, vdupq_n_s32(-p)), vdupq_n_u32(1)), vld1q_s32(kLanePositions));
+#if defined(__aarch64__)
+    return vaddvq_u32(bit);
+#else
+    const uint32x2_t pairs = vpadd_u32(vget_low_u32(bit), vget_high_u32(bit));
+    return vget_lane_u32(vpadd_u32(pairs, pairs), 0);
+#endif
   }
 };
 
@@ -89,11 +113,7 @@ struct NeonFloat {
   static Vec nan_to_zero(Vec a) { return vreinterpretq_f32_u32(vandq_u32(vceqq_f32(a, a), vreinterpretq_u32_f32(a))); }
   using Codes = int32x4_t;
   static Codes to_codes(Vec a) { return vcvtq_s32_f32(a); }
-  static uint32_t plane_bits(Codes c, int p) {
-    static const int32_t kLanePositions[4] = {0, 1, 2, 3};
-    const uint32x4_t bit = vandq_u32(vshlq_u32(vreinterpretq_u32_s32(c), vdupq_n_s32(-p)), vdupq_n_u32(1));
-    return vaddvq_u32(vshlq_u32(bit, vld1q_s32(kLanePositions)));
-  }
+  static uint32_t plane_bits(Codes c, int p) { return Neon::lane_bits(vreinterpretq_u32_s32(c), p); }
 #endif
 };
 
