@@ -5,7 +5,7 @@
 // activation-bit pair, so a layer's achieved rate (see kernels_bench.cpp) divided by this peak is
 // the fraction of the machine's bit-op throughput the kernel reaches.
 //
-// Every instruction sequence this CPU supports is measured (AVX-512 VPOPCNTDQ, AVX2 nibble LUT
+// Every instruction sequence this CPU supports is measured (AVX-512 VPOPCNTDQ, AVX2 nibble LUT on nibble-half weights
 // with VPSADBW, scalar POPCNT), each with several register-blocking shapes (M activation rows x
 // N weight rows sharing every loaded vector, M*N independent accumulator chains) on an L1-resident
 // working set; the peak is the best of all of them.

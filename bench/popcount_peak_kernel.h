@@ -8,22 +8,44 @@
 //   static Acc zero();              static Acc add_popcount(Acc, Vec);
 //   static Wide zero_wide();        static Wide widen(Wide, Acc);   static uint64_t reduce(Wide);
 //
+// A policy may also declare `static constexpr int kWeightHalves = 2` with
+//   static Vec high_nibbles(Vec a);  static Acc add_popcount_halves(Acc, Vec lo, Vec hi);
+// for the sequence on weights stored as nibble halves (runtime/src/kernels/bitserial.h,
+// pack_weights): the weight rows are split once per call, outside the passes, as the runtime
+// splits them once at load.
+//
 // M activation rows x N weight rows: each step loads N + M vectors and runs M*N independent
 // AND+POPCOUNT+ADD chains, the register-blocked inner loop of a bit-serial GEMM.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <type_traits>
 
 #include "popcount_peak.h"
 
 namespace bench {
 
+template <class P, class = void>
+struct WeightHalves : std::integral_constant<int, 1> {};
+template <class P>
+struct WeightHalves<P, std::void_t<decltype(P::kWeightHalves)>> : std::integral_constant<int, P::kWeightHalves> {};
+
 template <class P, int M, int N>
 uint64_t and_popcount_blocked(const void* a_bytes, const void* w_bytes, size_t len, size_t passes) {
   using Vec = typename P::Vec;
+  constexpr int H = WeightHalves<P>::value;
   const Vec* a = static_cast<const Vec*>(a_bytes);
   const Vec* w = static_cast<const Vec*>(w_bytes);
+  struct Halves {
+    Vec h[2];
+  };
+  std::unique_ptr<Halves[]> halves;  // [n * len + i] when H == 2
+  if constexpr (H == 2) {
+    halves.reset(new Halves[static_cast<size_t>(N) * len]);
+    for (size_t k = 0; k < static_cast<size_t>(N) * len; ++k) P::split(w[k], halves[k].h);
+  }
   typename P::Wide wide[M * N];
 #pragma GCC unroll 16
   for (int k = 0; k < M * N; ++k) wide[k] = P::zero_wide();
@@ -36,14 +58,24 @@ uint64_t and_popcount_blocked(const void* a_bytes, const void* w_bytes, size_t l
 #pragma GCC unroll 16
       for (int k = 0; k < M * N; ++k) acc[k] = P::zero();
       for (size_t i = i0; i < end; ++i) {
-        Vec wv[N];
+        Vec wv[N][H];
 #pragma GCC unroll 16
-        for (int n = 0; n < N; ++n) wv[n] = P::load(w + n * len + i);
+        for (int n = 0; n < N; ++n)
+#pragma GCC unroll 16
+          for (int h = 0; h < H; ++h)
+            wv[n][h] = H == 1 ? P::load(w + n * len + i) : P::load(&halves[n * len + i].h[h]);
 #pragma GCC unroll 16
         for (int m = 0; m < M; ++m) {
           const Vec av = P::load(a + m * len + i);
 #pragma GCC unroll 16
-          for (int n = 0; n < N; ++n) acc[m * N + n] = P::add_popcount(acc[m * N + n], P::and_(av, wv[n]));
+          for (int n = 0; n < N; ++n) {
+            if constexpr (H == 1) {
+              acc[m * N + n] = P::add_popcount(acc[m * N + n], P::and_(av, wv[n][0]));
+            } else {
+              acc[m * N + n] =
+                  P::add_popcount_halves(acc[m * N + n], P::and_(av, wv[n][0]), P::and_(P::high_nibbles(av), wv[n][1]));
+            }
+          }
         }
       }
 #pragma GCC unroll 16

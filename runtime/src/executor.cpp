@@ -25,8 +25,25 @@ constexpr uint64_t kArenaAlignment = 64;
 
 uint64_t align_up(uint64_t v) { return (v + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment; }
 
+// Heap blocks from 256 KiB up (arenas, prepared weights) start on a 2 MiB boundary, their size
+// rounded up to it, and Linux is asked to back them with transparent huge pages. With 4 KiB pages
+// the same kernel ran layer h (W1A2) in 11.5 ms in one process and 17-19 ms in the next, depending
+// on where its pages landed; with huge pages it ran 11.2-11.5 ms in every process (2026-12-03).
+constexpr uint64_t kHugePage = uint64_t{2} << 20;
+constexpr uint64_t kHugePageMinBlock = uint64_t{256} << 10;
+
 uint8_t* aligned_alloc_bytes(uint64_t size) {
-  return static_cast<uint8_t*>(std::aligned_alloc(kArenaAlignment, align_up(size ? size : 1)));
+  size = align_up(size ? size : 1);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (size >= kHugePageMinBlock) {
+    const uint64_t rounded = (size + kHugePage - 1) / kHugePage * kHugePage;
+    if (void* p = std::aligned_alloc(kHugePage, rounded)) {
+      ::madvise(p, rounded, MADV_HUGEPAGE);  // advice only: without THP the block is used as it is
+      return static_cast<uint8_t*>(p);
+    }
+  }
+#endif
+  return static_cast<uint8_t*>(std::aligned_alloc(kArenaAlignment, size));
 }
 
 // A block of the arena needed during steps [first, last].

@@ -13,6 +13,7 @@ namespace {
 struct Avx512 {
   using Vec = __m512i;  // 16 output channels' words
   static constexpr size_t kLanes = 16;
+  static constexpr int kWeightHalves = 1;
   static Vec load(const uint32_t* p) { return _mm512_loadu_si512(p); }
   static Vec broadcast(const uint32_t* p) { return _mm512_set1_epi32(static_cast<int>(*p)); }
   static Vec and_(Vec a, Vec b) { return _mm512_and_si512(a, b); }
@@ -88,7 +89,7 @@ bool supported() {
 }  // namespace
 
 static_assert(Avx512::kLanes == kAvx512WeightLanes && Avx512Float::kLanes == kAvx512FloatLanes, "kernel_table.h lists these lanes");
-const KernelTable kAvx512Kernels{"avx512", supported, Avx512::kLanes, simd::gemm<Avx512>, Avx512Float::kLanes,
+const KernelTable kAvx512Kernels{"avx512", supported, Avx512::kLanes, Avx512::kWeightHalves, simd::gemm<Avx512>, Avx512Float::kLanes,
                                  simd::float_gemm<Avx512Float>, simd::quantize_pack<Avx512Float>};
 
 }  // namespace lowbit

@@ -25,11 +25,14 @@ struct BitserialShape {
 };
 
 // Weights as the GEMM reads them, packed once at load: output channels in blocks of `lanes` (a
-// table's vector width in 32-bit words), [block][k word][weight plane][lane], so one vector load
-// yields one word of `lanes` output channels. Lanes past the last output channel are zero.
-size_t packed_weight_words(const BitserialShape& s, size_t outputs, size_t lanes);
+// table's vector width in 32-bit words), [block][k word][weight plane][half][lane], so one vector
+// load yields one word of `lanes` output channels. Lanes past the last output channel are zero.
+// With halves = 2 each word is stored twice, as its low nibbles (w & 0x0F0F0F0F) and its high
+// nibbles shifted down ((w >> 4) & 0x0F0F0F0F): a nibble-table popcount (AVX2's VPSHUFB) then
+// needs no masking of its own in the inner loop.
+size_t packed_weight_words(const BitserialShape& s, size_t outputs, size_t lanes, size_t halves);
 // kernel_planes: [outputs][w_bits][words] (Layout::kKernelPlanes of one group).
-void pack_weights(const BitserialShape& s, const uint32_t* kernel_planes, size_t outputs, size_t lanes,
+void pack_weights(const BitserialShape& s, const uint32_t* kernel_planes, size_t outputs, size_t lanes, size_t halves,
                   uint32_t* packed);
 
 // The activations of a block of output pixels, read in place through an indirection (no copy of

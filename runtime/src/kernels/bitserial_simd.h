@@ -2,6 +2,11 @@
 // unit includes this with its own compiler flags and supplies a policy `P`:
 //
 //   using Vec;  static constexpr size_t kLanes;        a vector of kLanes 32-bit words
+//   static constexpr int kWeightHalves;                1, or 2 for weights packed as nibble halves
+//                                                      (pack_weights), which then also needs
+//   static Vec high_nibbles(Vec x);                    x >> 4 per byte (the bits above are masked
+//                                                      by the weights' zero high nibbles)
+//   static Count add_popcount_halves(Count c, Vec lo, Vec hi);   c + popcounts of two nibble vectors
 //   static Vec load(const uint32_t* p);                kLanes words (one packed weight word of kLanes channels)
 //   static Vec broadcast(const uint32_t* p);           *p in every lane (one activation word)
 //   static Vec and_(Vec a, Vec b);
@@ -66,7 +71,8 @@ void gemm_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size
   using Count = typename P::Count;
   using Sum = typename P::Sum;
   constexpr size_t L = P::kLanes;
-  const size_t block_words = s.words * WB * L;  // one channel block's packed weights
+  constexpr int H = P::kWeightHalves;
+  const size_t block_words = s.words * WB * H * L;  // one channel block's packed weights
   const uint32_t* block = weights + b0 * block_words;
 
   auto for_each_pair = [](auto&& f) {
@@ -102,12 +108,14 @@ void gemm_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size
     Count count[M][AB][N][WB];
     for_each_pair([&](int m, int p, int n, int j) { count[m][p][n][j] = P::zero_count(); });
     for (size_t step = 0; step < kChunk && t < a.taps; ++step) {
-      const uint32_t* step_weights = block + (t * a.tap_words + i) * WB * L;
-      Vec w[N][WB];
+      const uint32_t* step_weights = block + (t * a.tap_words + i) * WB * H * L;
+      Vec w[N][WB][H];
       LOWBIT_UNROLL
       for (int n = 0; n < N; ++n)
         LOWBIT_UNROLL
-        for (int j = 0; j < WB; ++j) w[n][j] = P::load(step_weights + n * block_words + j * L);
+        for (int j = 0; j < WB; ++j)
+          LOWBIT_UNROLL
+          for (int h = 0; h < H; ++h) w[n][j][h] = P::load(step_weights + n * block_words + (j * H + h) * L);
       LOWBIT_UNROLL
       for (int m = 0; m < M; ++m)
         LOWBIT_UNROLL
@@ -118,7 +126,14 @@ void gemm_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size
           LOWBIT_UNROLL
           for (int n = 0; n < N; ++n)
             LOWBIT_UNROLL
-            for (int j = 0; j < WB; ++j) count[m][p][n][j] = P::add_popcount(count[m][p][n][j], P::and_(w[n][j], x));
+            for (int j = 0; j < WB; ++j) {
+              Count& c = count[m][p][n][j];
+              if constexpr (H == 1) {
+                c = P::add_popcount(c, P::and_(w[n][j][0], x));
+              } else {
+                c = P::add_popcount_halves(c, P::and_(w[n][j][0], x), P::and_(w[n][j][1], P::high_nibbles(x)));
+              }
+            }
         }
       if (++i == a.tap_words) {
         i = 0;

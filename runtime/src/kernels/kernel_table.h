@@ -14,6 +14,7 @@ struct KernelTable {
   const char* isa;
   bool (*supported)();  // whether this CPU can run the table
   size_t weight_lanes;  // the `lanes` its bitserial_gemm expects the weights packed with
+  size_t weight_halves;  // and the `halves` (2: nibble halves, see pack_weights)
   BitserialGemmFn bitserial_gemm;
   size_t float_lanes;   // the `lanes` its float_gemm expects the weights packed with
   FloatGemmFn float_gemm;
@@ -23,7 +24,7 @@ struct KernelTable {
 // The plain C++ kernels, the twin every optimized table is tested against.
 const KernelTable& reference_kernels();
 // The lanes every table of every target packs its weights with (each ISA's file checks its own).
-constexpr size_t kAvx2WeightLanes = 8, kAvx2FloatLanes = 8;
+constexpr size_t kAvx2WeightLanes = 8, kAvx2WeightHalves = 2, kAvx2FloatLanes = 8;
 constexpr size_t kAvx512WeightLanes = 16, kAvx512FloatLanes = 16;
 constexpr size_t kNeonWeightLanes = 4, kNeonFloatLanes = 4;
 

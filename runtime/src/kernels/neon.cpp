@@ -14,6 +14,7 @@ namespace {
 struct Neon {
   using Vec = uint32x4_t;
   static constexpr size_t kLanes = 4;
+  static constexpr int kWeightHalves = 1;
   static Vec load(const uint32_t* p) { return vld1q_u32(p); }
   static Vec broadcast(const uint32_t* p) { return vld1q_dup_u32(p); }
   static Vec and_(Vec a, Vec b) { return vandq_u32(a, b); }
@@ -122,7 +123,7 @@ bool supported() { return true; }  // NEON is part of every target this file is 
 }  // namespace
 
 static_assert(Neon::kLanes == kNeonWeightLanes && NeonFloat::kLanes == kNeonFloatLanes, "kernel_table.h lists these lanes");
-const KernelTable kNeonKernels{"neon", supported, Neon::kLanes, simd::gemm<Neon>, NeonFloat::kLanes, simd::float_gemm<NeonFloat>,
+const KernelTable kNeonKernels{"neon", supported, Neon::kLanes, Neon::kWeightHalves, simd::gemm<Neon>, NeonFloat::kLanes, simd::float_gemm<NeonFloat>,
 #if defined(__aarch64__)
                                 simd::quantize_pack<NeonFloat>
 #else

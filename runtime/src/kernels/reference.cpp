@@ -16,21 +16,23 @@ BitserialShape BitserialShape::make(size_t words, QuantType activations, QuantTy
   return s;
 }
 
-size_t packed_weight_words(const BitserialShape& s, size_t outputs, size_t lanes) {
-  return (outputs + lanes - 1) / lanes * lanes * s.words * static_cast<size_t>(s.w_bits);
+size_t packed_weight_words(const BitserialShape& s, size_t outputs, size_t lanes, size_t halves) {
+  return (outputs + lanes - 1) / lanes * lanes * s.words * static_cast<size_t>(s.w_bits) * halves;
 }
 
-void pack_weights(const BitserialShape& s, const uint32_t* kernel_planes, size_t outputs, size_t lanes,
+void pack_weights(const BitserialShape& s, const uint32_t* kernel_planes, size_t outputs, size_t lanes, size_t halves,
                   uint32_t* packed) {
   const size_t blocks = (outputs + lanes - 1) / lanes;
   const size_t planes = static_cast<size_t>(s.w_bits);
   for (size_t b = 0; b < blocks; ++b)
     for (size_t k = 0; k < s.words; ++k)
       for (size_t j = 0; j < planes; ++j)
-        for (size_t lane = 0; lane < lanes; ++lane) {
-          const size_t o = b * lanes + lane;
-          *packed++ = o < outputs ? kernel_planes[(o * planes + j) * s.words + k] : 0u;
-        }
+        for (size_t h = 0; h < halves; ++h)
+          for (size_t lane = 0; lane < lanes; ++lane) {
+            const size_t o = b * lanes + lane;
+            const uint32_t word = o < outputs ? kernel_planes[(o * planes + j) * s.words + k] : 0u;
+            *packed++ = halves == 1 ? word : (word >> (4 * h)) & 0x0F0F0F0Fu;
+          }
 }
 
 size_t packed_float_weight_count(size_t outputs, size_t k, size_t lanes) {
@@ -129,7 +131,7 @@ void quantize_pack_reference(const QuantizeArgs& a, const float* x, size_t pixel
 }
 
 const KernelTable& reference_kernels() {
-  static const KernelTable table{"reference", always, 1, bitserial_gemm_reference, 1, float_gemm_reference,
+  static const KernelTable table{"reference", always, 1, 1, bitserial_gemm_reference, 1, float_gemm_reference,
                                  quantize_pack_reference};
   return table;
 }

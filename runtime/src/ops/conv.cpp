@@ -307,7 +307,8 @@ QuantizedLayer quantized_layer(const OpView& v) {
   q.tap_words = words_for(static_cast<size_t>(q.g.cg));
   q.shape = BitserialShape::make(q.taps * q.tap_words, v.in[0]->quant, v.in[1]->quant);
   q.direct = q.g.groups == 1 || q.g.cg % static_cast<int64_t>(kWordBits) == 0;
-  q.packed_group_words = packed_weight_words(q.shape, static_cast<size_t>(q.g.og), kernels().weight_lanes);
+  q.packed_group_words = packed_weight_words(q.shape, static_cast<size_t>(q.g.og), kernels().weight_lanes,
+                                             kernels().weight_halves);
   q.levels = v.out[0]->dtype == DType::kCodes ? v.out[0]->quant.threshold_count() : 0;
   return q;
 }
@@ -368,7 +369,8 @@ void prepare_quantized(const OpView& v, void* prepared) {
   const size_t group_weight_words = static_cast<size_t>(q.g.og) * q.shape.words * static_cast<size_t>(q.shape.w_bits);
   for (int64_t group = 0; group < q.g.groups; ++group)
     pack_weights(q.shape, weights + static_cast<size_t>(group) * group_weight_words, static_cast<size_t>(q.g.og),
-                 kernels().weight_lanes, packed + static_cast<size_t>(group) * q.packed_group_words);
+                 kernels().weight_lanes, kernels().weight_halves,
+                 packed + static_cast<size_t>(group) * q.packed_group_words);
   if (q.levels) {
     int32_t* sign = reinterpret_cast<int32_t*>(packed + static_cast<size_t>(q.g.groups) * q.packed_group_words);
     prepare_thresholds(reinterpret_cast<const int32_t*>(v.in[2]->data), static_cast<size_t>(q.g.o), q.levels, sign,
