@@ -23,7 +23,7 @@ struct Avx2 {
   static constexpr size_t kCountSteps = 31;
   // Of 16 registers, with the weights, a broadcast and its high nibbles: GCC spills two or three
   // counters, and still 8 beat 6 by ~10 % on layers b-e (W1A2, 2026-12-03).
-  static constexpr int kAccumulators = 8;  // the int32 sums wait in memory
+  static constexpr int kAccumulators = kAvx2Accumulators;
   static Count zero_count() { return _mm256_setzero_si256(); }
   // Weights are packed as nibble halves, so both lookups index the table directly: 6 vector
   // instructions per 256 bit pairs instead of 8 (AND, shift, two masks, two VPSHUFB, two adds).
@@ -35,30 +35,29 @@ struct Avx2 {
     return _mm256_add_epi8(c, _mm256_add_epi8(_mm256_shuffle_epi8(table, lo), _mm256_shuffle_epi8(table, hi)));
   }
   static Sum zero_sum() { return _mm256_setzero_si256(); }
-  static Sum widen(Sum s, Count c) {
+  // The second widening step multiplies anyway (i16 pairs -> i32), so the scale comes free.
+  static Sum widen_scaled(Sum s, Count c, int32_t scale) {
     const __m256i pairs = _mm256_maddubs_epi16(c, _mm256_set1_epi8(1));  // u8 + u8 -> i16 (< 512)
-    return _mm256_add_epi32(s, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+    return _mm256_add_epi32(s, _mm256_madd_epi16(pairs, _mm256_set1_epi16(static_cast<int16_t>(scale))));
   }
-  static Sum scale_add(Sum acc, Sum x, int32_t c) { return _mm256_add_epi32(acc, _mm256_mullo_epi32(x, _mm256_set1_epi32(c))); }
   static void store(int32_t* dst, Sum x, int32_t add, size_t n) {
     _mm256_maskstore_epi32(dst, lanes(n), _mm256_add_epi32(x, _mm256_set1_epi32(add)));
   }
-  static void emit_codes(const ThresholdArgs& t, Sum x, int32_t add, size_t first, size_t n, uint32_t* codes,
-                         size_t plane_words) {
-    simd::emit_codes_lanes<Avx2>(t, x, add, first, n, codes, plane_words);
+  static Sum code_pattern(const ThresholdArgs& t, Sum x, int32_t add, size_t first, size_t n) {
+    return simd::code_pattern_lanes<Avx2>(t, x, add, first, n);
   }
   static __m256i lanes(size_t n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   }
-  static Sum load_sum(const int32_t* p, size_t n) { return _mm256_maskload_epi32(p, lanes(n)); }
+  // Full blocks (all but a layer's last) skip the mask: VPMASKMOVD loads are slow on AMD.
+  static Sum load_sum(const int32_t* p, size_t n) {
+    return n == kLanes ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)) : _mm256_maskload_epi32(p, lanes(n));
+  }
   static Sum set1_sum(int32_t v) { return _mm256_set1_epi32(v); }
   static Sum add_sum(Sum a, Sum b) { return _mm256_add_epi32(a, b); }
   static Sum mul_sum(Sum a, Sum b) { return _mm256_mullo_epi32(a, b); }
   static Sum and_sum(Sum a, Sum b) { return _mm256_and_si256(a, b); }
-  // x >= th  <=>  !(th > x): adding the all-ones "th > x" to level + 1 leaves level + (x >= th).
-  static Sum count_ge(Sum level, Sum x, Sum th) {
-    return _mm256_add_epi32(_mm256_add_epi32(level, _mm256_set1_epi32(1)), _mm256_cmpgt_epi32(th, x));
-  }
+  static Sum add_gt(Sum acc, Sum a, Sum b) { return _mm256_add_epi32(acc, _mm256_cmpgt_epi32(a, b)); }
   static uint32_t lane_bits(Sum x, int p) {
     return static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_sll_epi32(x, _mm_cvtsi32_si128(31 - p)))));
   }
@@ -97,7 +96,7 @@ bool supported() { return __builtin_cpu_supports("avx2") && __builtin_cpu_suppor
 }  // namespace
 
 static_assert(Avx2::kLanes == kAvx2WeightLanes && Avx2::kWeightHalves == kAvx2WeightHalves && Avx2Float::kLanes == kAvx2FloatLanes, "kernel_table.h lists these lanes");
-const KernelTable kAvx2Kernels{"avx2", supported, Avx2::kLanes, Avx2::kWeightHalves, simd::gemm<Avx2>, Avx2Float::kLanes, simd::float_gemm<Avx2Float>,
+const KernelTable kAvx2Kernels{"avx2", supported, Avx2::kLanes, Avx2::kWeightHalves, Avx2::kAccumulators, simd::gemm<Avx2>, Avx2Float::kLanes, simd::float_gemm<Avx2Float>,
                                simd::quantize_pack<Avx2Float>};
 
 }  // namespace lowbit

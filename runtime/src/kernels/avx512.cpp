@@ -21,18 +21,16 @@ struct Avx512 {
   using Count = __m512i;
   using Sum = __m512i;
   static constexpr size_t kCountSteps = 0;
-  static constexpr int kAccumulators = 20;  // of 32 registers; the rest hold weights and a broadcast
+  static constexpr int kAccumulators = kAvx512Accumulators;  // of 32 registers; the rest hold weights and a broadcast
   static Count zero_count() { return _mm512_setzero_si512(); }
   static Count add_popcount(Count c, Vec x) { return _mm512_add_epi32(c, _mm512_popcnt_epi32(x)); }
   static Sum zero_sum() { return _mm512_setzero_si512(); }
-  static Sum widen(Sum s, Count c) { return _mm512_add_epi32(s, c); }
-  static Sum scale_add(Sum acc, Sum x, int32_t c) { return _mm512_add_epi32(acc, _mm512_mullo_epi32(x, _mm512_set1_epi32(c))); }
+  static Sum widen_scaled(Sum s, Count c, int32_t scale) { return _mm512_add_epi32(s, _mm512_mullo_epi32(c, _mm512_set1_epi32(scale))); }
   static void store(int32_t* dst, Sum x, int32_t add, size_t n) {
     _mm512_mask_storeu_epi32(dst, lanes(n), _mm512_add_epi32(x, _mm512_set1_epi32(add)));
   }
-  // 16 channels at once: compare against every threshold row, then one mask per code bit plane.
-  static void emit_codes(const ThresholdArgs& t, Sum acc, int32_t add, size_t c, size_t n, uint32_t* codes,
-                         size_t plane_words) {
+  // 16 channels at once: each threshold row compared into a mask register, counted where passed.
+  static Sum code_pattern(const ThresholdArgs& t, Sum acc, int32_t add, size_t c, size_t n) {
     const __mmask16 valid = lanes(n);
     const __m512i x = _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(valid, t.sign + c), _mm512_add_epi32(acc, _mm512_set1_epi32(add)));
     __m512i level = _mm512_setzero_si512();
@@ -40,16 +38,9 @@ struct Avx512 {
       const __m512i th = _mm512_maskz_loadu_epi32(valid, t.thresholds + static_cast<size_t>(k) * t.channels + c);
       level = _mm512_mask_add_epi32(level, _mm512_cmpge_epi32_mask(x, th), level, _mm512_set1_epi32(1));
     }
-    const __m512i pattern =
-        _mm512_and_si512(_mm512_add_epi32(level, _mm512_set1_epi32(t.pattern_offset)), _mm512_set1_epi32((1 << t.bits) - 1));
-    for (int p = 0; p < t.bits; ++p) {
-      const uint64_t bits = static_cast<uint64_t>(_mm512_mask_test_epi32_mask(valid, pattern, _mm512_set1_epi32(1 << p)))
-                            << (c % kWordBits);
-      uint32_t* word = codes + static_cast<size_t>(p) * plane_words + c / kWordBits;
-      word[0] |= static_cast<uint32_t>(bits);
-      if (bits >> kWordBits) word[1] |= static_cast<uint32_t>(bits >> kWordBits);
-    }
+    return _mm512_and_si512(_mm512_add_epi32(level, _mm512_set1_epi32(t.pattern_offset)), _mm512_set1_epi32((1 << t.bits) - 1));
   }
+  static uint32_t lane_bits(Sum x, int p) { return _mm512_test_epi32_mask(x, _mm512_set1_epi32(1 << p)); }
   static __mmask16 lanes(size_t n) { return static_cast<__mmask16>(n >= 16 ? 0xFFFFu : (1u << n) - 1u); }
 };
 
@@ -89,7 +80,7 @@ bool supported() {
 }  // namespace
 
 static_assert(Avx512::kLanes == kAvx512WeightLanes && Avx512Float::kLanes == kAvx512FloatLanes, "kernel_table.h lists these lanes");
-const KernelTable kAvx512Kernels{"avx512", supported, Avx512::kLanes, Avx512::kWeightHalves, simd::gemm<Avx512>, Avx512Float::kLanes,
+const KernelTable kAvx512Kernels{"avx512", supported, Avx512::kLanes, Avx512::kWeightHalves, Avx512::kAccumulators, simd::gemm<Avx512>, Avx512Float::kLanes,
                                  simd::float_gemm<Avx512Float>, simd::quantize_pack<Avx512Float>};
 
 }  // namespace lowbit

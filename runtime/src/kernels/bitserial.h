@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 
 #include "lowbit/packing.h"
 
@@ -25,15 +26,42 @@ struct BitserialShape {
 };
 
 // Weights as the GEMM reads them, packed once at load: output channels in blocks of `lanes` (a
-// table's vector width in 32-bit words), [block][k word][weight plane][half][lane], so one vector
-// load yields one word of `lanes` output channels. Lanes past the last output channel are zero.
+// table's vector width in 32-bit words), and the blocks in groups of `group_blocks` (the last group
+// may be smaller), [group][k word][block in group][weight plane][half][lane]. One vector load yields
+// one word of `lanes` output channels; a kernel working on a group reads one contiguous stream, its
+// blocks at constant offsets (no address register per block). Lanes past the last output channel
+// are zero.
 // With halves = 2 each word is stored twice, as its low nibbles (w & 0x0F0F0F0F) and its high
 // nibbles shifted down ((w >> 4) & 0x0F0F0F0F): a nibble-table popcount (AVX2's VPSHUFB) then
 // needs no masking of its own in the inner loop.
 size_t packed_weight_words(const BitserialShape& s, size_t outputs, size_t lanes, size_t halves);
 // kernel_planes: [outputs][w_bits][words] (Layout::kKernelPlanes of one group).
 void pack_weights(const BitserialShape& s, const uint32_t* kernel_planes, size_t outputs, size_t lanes, size_t halves,
-                  uint32_t* packed);
+                  size_t group_blocks, uint32_t* packed);
+
+// A gemm's register blocking: M output pixels x N channel blocks.
+struct Blocking {
+  int pixels, blocks;
+};
+
+// The block shape that fits an accumulator budget with the fewest loads per popcount: each step
+// loads N * w_bits weight vectors and broadcasts M * a_bits activation words for M*N*a*w popcounts.
+// N is also the weight layout's group_blocks.
+constexpr Blocking choose_blocking(int a_bits, int w_bits, int budget) {
+  Blocking best{1, 1};
+  double best_loads = 1e9;
+  for (int m : {1, 2, 3, 4, 6})  // each divides kMaxGemmPixels
+    for (int n = 1; n <= 4; ++n) {
+      const int pairs = m * n * a_bits * w_bits;
+      if (pairs > budget) continue;
+      const double loads = static_cast<double>(n * w_bits + m * a_bits) / pairs;
+      if (loads < best_loads) {
+        best = Blocking{m, n};
+        best_loads = loads;
+      }
+    }
+  return best;
+}
 
 // The activations of a block of output pixels, read in place through an indirection (no copy of
 // the receptive field): rows[t * pixels + m] is word 0 of activation plane 0 of kernel tap t for

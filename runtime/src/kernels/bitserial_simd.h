@@ -13,13 +13,15 @@
 //   using Count;  static Count zero_count();  static Count add_popcount(Count c, Vec x);
 //   static constexpr size_t kCountSteps;               add_popcount steps a Count holds before it must
 //                                                      be widened; 0 = Count is already the int32 Sum
-//   using Sum;  static Sum zero_sum();  static Sum widen(Sum s, Count c);      int32 per lane (mod 2^32)
-//   static Sum scale_add(Sum acc, Sum x, int32_t c);   acc + c * x
+//   using Sum;  static Sum zero_sum();                 int32 per lane (mod 2^32)
+//   static Sum widen_scaled(Sum s, Count c, int32_t scale);   s + scale * c (|scale| <= 64)
 //   static void store(int32_t* dst, Sum x, int32_t add, size_t n);   first n lanes of x + add
-//   static void emit_codes(const ThresholdArgs& t, Sum x, int32_t add, size_t first, size_t n,
-//                          uint32_t* codes, size_t plane_words);
-//                                                      threshold_pack_reference of the first n lanes of x + add
-//                                                      (emit_codes_lanes below, or the table's own)
+//   static Sum code_pattern(const ThresholdArgs& t, Sum x, int32_t add, size_t first, size_t n);
+//                                                      per lane the code bit pattern of x + add for channel
+//                                                      first + lane, as threshold_pack_reference computes it
+//                                                      (lanes >= n: anything; code_pattern_lanes below,
+//                                                      or the table's own)
+//   static uint32_t lane_bits(Sum x, int p);           bit i = bit p of lane i
 //   static constexpr int kAccumulators;                Counts that fit the register file with the rest
 //
 // Why vectorize over output channels: every lane of an accumulator is one output channel, so a
@@ -29,7 +31,6 @@
 #pragma once
 
 #include <algorithm>
-#include <initializer_list>
 
 #include "kernels/bitserial.h"
 
@@ -40,28 +41,16 @@
 namespace lowbit {
 namespace simd {
 
-struct Blocking {
-  int pixels, blocks;  // M output pixels x N channel blocks
-};
-
-// The block shape that fits the accumulator budget with the fewest loads per popcount: each step
-// loads N * w_bits weight vectors and broadcasts M * a_bits activation words for M*N*a*w popcounts.
-constexpr Blocking choose_blocking(int a_bits, int w_bits, int budget) {
-  Blocking best{1, 1};
-  double best_loads = 1e9;
-  for (int m : {1, 2, 3, 4, 6})  // each divides kMaxGemmPixels
-    for (int n = 1; n <= 4; ++n) {
-      const int pairs = m * n * a_bits * w_bits;
-      if (pairs > budget) continue;
-      const double loads = static_cast<double>(n * w_bits + m * a_bits) / pairs;
-      if (loads < best_loads) {
-        best = Blocking{m, n};
-        best_loads = loads;
-      }
-    }
-  return best;
-}
 static_assert(kMaxGemmPixels % 12 == 0, "pixel blockings 1, 2, 3, 4 and 6 must divide the operator's pixel block");
+
+// ORs the low `count` (<= 64) of `bits` into the bit string at `words` from bit `first` on.
+inline void or_bits(uint32_t* words, size_t first, uint64_t bits, size_t count) {
+  words += first / kWordBits;
+  const size_t shift = first % kWordBits;
+  words[0] |= static_cast<uint32_t>(bits << shift);
+  uint64_t rest = shift == 0 ? bits >> kWordBits : bits >> (kWordBits - shift);  // from words[1] on
+  for (size_t i = 1; i * kWordBits < shift + count; ++i, rest >>= kWordBits) words[i] |= static_cast<uint32_t>(rest);
+}
 
 // M pixels (from m0) x N channel blocks (from block b0), all plane pairs advancing together.
 template <class P, int AB, int WB, int M, int N>
@@ -72,8 +61,7 @@ void gemm_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size
   using Sum = typename P::Sum;
   constexpr size_t L = P::kLanes;
   constexpr int H = P::kWeightHalves;
-  const size_t block_words = s.words * WB * H * L;  // one channel block's packed weights
-  const uint32_t* block = weights + b0 * block_words;
+  static_assert(N * L <= 64, "a block's code bits of one plane are gathered in 64 bits");
 
   auto for_each_pair = [](auto&& f) {
     LOWBIT_UNROLL
@@ -85,8 +73,13 @@ void gemm_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size
           LOWBIT_UNROLL
           for (int j = 0; j < WB; ++j) f(m, p, n, j);
   };
-  Sum sum[M][AB][N][WB];
-  for_each_pair([&](int m, int p, int n, int j) { sum[m][p][n][j] = P::zero_sum(); });
+  // One int32 total per pixel and channel block: each plane pair's counters are widened straight
+  // into it with their weight 2^p * c_j (the weighted widen costs what a plain one does on AVX2).
+  Sum total[M][N];
+  LOWBIT_UNROLL
+  for (int m = 0; m < M; ++m)
+    LOWBIT_UNROLL
+    for (int n = 0; n < N; ++n) total[m][n] = P::zero_sum();
 
   // Binary weights (the only kind with an offset, always one plane) need each pixel's activation
   // popcount per plane: counted here on the scalar units, beside the vector work, from the words
@@ -96,53 +89,76 @@ void gemm_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size
   // The (tap, word) steps run in chunks of at most kCountSteps, after which the narrow counters
   // are widened into the int32 sums. The sums change only between chunks, so the inner loop
   // carries just the counters (a widen inside it made GCC shuffle spilled sums every step).
+  // Within a chunk the steps go in runs along the longer side of the tap x word grid: one tap's
+  // words, or one word across the taps (64 input channels: 2 words, 9 taps). The innermost loop
+  // then only bumps pointers: per-step index arithmetic cost ~20 % of a step on AVX2, starting a
+  // run per tap of layer b another ~5 %.
   constexpr size_t kChunk = P::kCountSteps != 0 ? P::kCountSteps : ~size_t{0};
-  const uint32_t* row[M];
-  size_t t = 0, i = 0;
-  auto load_rows = [&] {
-    LOWBIT_UNROLL
-    for (int m = 0; m < M; ++m) row[m] = a.rows[t * pixels + m0 + static_cast<size_t>(m)];
-  };
-  if (a.taps != 0) load_rows();
-  while (t < a.taps) {
+  constexpr size_t kStepWords = static_cast<size_t>(WB) * H * L;  // one block's weights per step
+  // The N blocks from b0 are one group of the weight layout (pack_weights): after the full groups
+  // before it, [k word][block in group]; N is the group's size, full or the layer's last.
+  constexpr size_t kWordWeights = N * kStepWords;
+  const uint32_t* group = weights + b0 * s.words * kStepWords;
+  const size_t taps = a.taps, tap_words = a.tap_words, plane_stride = a.plane_stride;
+  const bool along_taps = taps > tap_words;
+  const size_t run_length = along_taps ? taps : tap_words;
+  // From one step of a run to the next: indirection rows, word within the row, weights.
+  const size_t row_step = along_taps ? pixels : 0, word_step = along_taps ? 0 : 1;
+  const size_t weight_step = (along_taps ? tap_words : 1) * kWordWeights;
+  const size_t steps = taps * tap_words;
+  size_t run = 0, in_run = 0;  // where the next step is: which run (word or tap), and how far in
+  for (size_t done = 0; done < steps;) {
     Count count[M][AB][N][WB];
     for_each_pair([&](int m, int p, int n, int j) { count[m][p][n][j] = P::zero_count(); });
-    for (size_t step = 0; step < kChunk && t < a.taps; ++step) {
-      const uint32_t* step_weights = block + (t * a.tap_words + i) * WB * H * L;
-      Vec w[N][WB][H];
-      LOWBIT_UNROLL
-      for (int n = 0; n < N; ++n)
+    const size_t chunk_end = std::min(steps, done + kChunk);
+    while (done < chunk_end) {
+      const size_t run_steps = std::min(chunk_end - done, run_length - in_run);
+      const size_t t = along_taps ? in_run : run, i = along_taps ? run : in_run;
+      const uint32_t* const* rows = a.rows + t * pixels + m0;
+      const uint32_t* step_weights = group + (t * tap_words + i) * kWordWeights;
+      size_t word = i;
+      for (size_t r = 0; r < run_steps; ++r, rows += row_step, word += word_step, step_weights += weight_step) {
+        Vec w[N][WB][H];
         LOWBIT_UNROLL
-        for (int j = 0; j < WB; ++j)
+        for (int n = 0; n < N; ++n)
           LOWBIT_UNROLL
-          for (int h = 0; h < H; ++h) w[n][j][h] = P::load(step_weights + n * block_words + (j * H + h) * L);
-      LOWBIT_UNROLL
-      for (int m = 0; m < M; ++m)
-        LOWBIT_UNROLL
-        for (int p = 0; p < AB; ++p) {
-          const uint32_t* word = row[m] + p * a.plane_stride + i;
-          if constexpr (kCountActivations) activation_count[m][p] += __builtin_popcount(*word);
-          const Vec x = P::broadcast(word);
-          LOWBIT_UNROLL
-          for (int n = 0; n < N; ++n)
+          for (int j = 0; j < WB; ++j)
             LOWBIT_UNROLL
-            for (int j = 0; j < WB; ++j) {
-              Count& c = count[m][p][n][j];
-              if constexpr (H == 1) {
-                c = P::add_popcount(c, P::and_(w[n][j][0], x));
-              } else {
-                c = P::add_popcount_halves(c, P::and_(w[n][j][0], x), P::and_(w[n][j][1], P::high_nibbles(x)));
+            for (int h = 0; h < H; ++h) w[n][j][h] = P::load(step_weights + (n * WB + j) * H * L + h * L);
+        LOWBIT_UNROLL
+        for (int m = 0; m < M; ++m)
+          LOWBIT_UNROLL
+          for (int p = 0; p < AB; ++p) {
+            const uint32_t* x_word = rows[m] + p * plane_stride + word;
+            if constexpr (kCountActivations) activation_count[m][p] += __builtin_popcount(*x_word);
+            const Vec x = P::broadcast(x_word);
+            LOWBIT_UNROLL
+            for (int n = 0; n < N; ++n)
+              LOWBIT_UNROLL
+              for (int j = 0; j < WB; ++j) {
+                Count& c = count[m][p][n][j];
+                if constexpr (H == 1) {
+                  c = P::add_popcount(c, P::and_(w[n][j][0], x));
+                } else {
+                  c = P::add_popcount_halves(c, P::and_(w[n][j][0], x), P::and_(w[n][j][1], P::high_nibbles(x)));
+                }
               }
-            }
-        }
-      if (++i == a.tap_words) {
-        i = 0;
-        if (++t < a.taps) load_rows();
+          }
+      }
+      done += run_steps;
+      in_run += run_steps;
+      if (in_run == run_length) {
+        in_run = 0;
+        ++run;
       }
     }
-    for_each_pair([&](int m, int p, int n, int j) { sum[m][p][n][j] = P::widen(sum[m][p][n][j], count[m][p][n][j]); });
+    for_each_pair([&](int m, int p, int n, int j) {
+      total[m][n] = P::widen_scaled(total[m][n], count[m][p][n][j], s.a_weight[p] * s.w_weight[j]);
+    });
   }
 
+  const size_t first_output = b0 * L;
+  const size_t valid = std::min(N * L, outputs - first_output);  // only the last block can be partial
   LOWBIT_UNROLL
   for (int m = 0; m < M; ++m) {
     int32_t offset = 0;
@@ -151,49 +167,58 @@ void gemm_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size
       for (int p = 0; p < AB; ++p) offset += s.a_weight[p] * activation_count[m][p];
       offset *= s.w_offset;
     }
+    const size_t pixel = m0 + static_cast<size_t>(m);
+    if (!out.thresholds) {
+      LOWBIT_UNROLL
+      for (int n = 0; n < N; ++n) {
+        const size_t o = first_output + static_cast<size_t>(n) * L;
+        P::store(out.acc + pixel * outputs + o, total[m][n], offset, std::min(L, outputs - o));
+      }
+      continue;
+    }
+    // Codes leave from registers (the accumulators never travel through memory), every plane's
+    // bits of all N blocks in one word write.
+    typename P::Sum pattern[N];
     LOWBIT_UNROLL
     for (int n = 0; n < N; ++n) {
-      Sum total = P::zero_sum();
+      const size_t o = first_output + static_cast<size_t>(n) * L;
+      pattern[n] = P::code_pattern(*out.thresholds, total[m][n], offset, out.first + o, std::min(L, outputs - o));
+    }
+    for (int p = 0; p < out.thresholds->bits; ++p) {
+      uint64_t bits = 0;
       LOWBIT_UNROLL
-      for (int p = 0; p < AB; ++p)
-        LOWBIT_UNROLL
-        for (int j = 0; j < WB; ++j) {
-          total = P::scale_add(total, sum[m][p][n][j], s.a_weight[p] * s.w_weight[j]);
-        }
-      const size_t o = (b0 + static_cast<size_t>(n)) * L;
-      const size_t pixel = m0 + static_cast<size_t>(m);
-      const size_t valid = std::min(L, outputs - o);
-      // Codes are emitted from registers: the accumulators never travel through memory.
-      if (out.thresholds)
-        P::emit_codes(*out.thresholds, total, offset, out.first + o, valid, out.codes + pixel * out.pixel_words,
-                      out.plane_words);
-      else
-        P::store(out.acc + pixel * outputs + o, total, offset, valid);
+      for (int n = 0; n < N; ++n) bits |= uint64_t{P::lane_bits(pattern[n], p)} << (static_cast<size_t>(n) * L);
+      if (valid < 64) bits &= (uint64_t{1} << valid) - 1;
+      or_bits(out.codes + pixel * out.pixel_words + static_cast<size_t>(p) * out.plane_words, out.first + first_output,
+              bits, valid);
     }
   }
 }
 
-// The channel blocks from `n` on for M pixels: N blocks at a time, the rest in one narrower block
-// (64 channels on AVX2 with N = 3: 3 + 3 + 2 blocks, not 3 + 3 + 1 + 1).
+// The channel blocks from `n` on, N at a time, the rest in one narrower block (64 channels on
+// AVX2 with N = 3: 3 + 3 + 2 blocks, not 3 + 3 + 1 + 1). Channel blocks outside, pixels inside: a
+// block's weights (up to 36 KiB on AVX2 for 512 input channels) are read once from L2 or L3 and
+// then from L1 for all pixels, instead of the whole layer's weights being streamed for every pixel.
 template <class P, int AB, int WB, int M, int N>
-void gemm_pixel_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size_t m0, const uint32_t* weights,
-                      size_t outputs, const GemmOutput& out, size_t n = 0) {
+void gemm_channel_blocks(const BitserialShape& s, const PatchRows& a, size_t pixels, const uint32_t* weights,
+                         size_t outputs, const GemmOutput& out, size_t n = 0) {
   const size_t blocks = (outputs + P::kLanes - 1) / P::kLanes;
-  for (; n + N <= blocks; n += N) gemm_block<P, AB, WB, M, N>(s, a, pixels, m0, weights, n, outputs, out);
+  for (; n + N <= blocks; n += N) {
+    size_t m = 0;
+    for (; m + M <= pixels; m += M) gemm_block<P, AB, WB, M, N>(s, a, pixels, m, weights, n, outputs, out);
+    for (; m < pixels; ++m) gemm_block<P, AB, WB, 1, N>(s, a, pixels, m, weights, n, outputs, out);
+  }
   if constexpr (N > 1) {
-    if (n < blocks) gemm_pixel_block<P, AB, WB, M, N - 1>(s, a, pixels, m0, weights, outputs, out, n);
+    if (n < blocks) gemm_channel_blocks<P, AB, WB, M, N - 1>(s, a, pixels, weights, outputs, out, n);
   }
 }
 
-// All outputs for `pixels` pixels: blocks of M x N, remainders with one pixel and/or one block.
+// All outputs for `pixels` pixels, in blocks of M pixels x N channel blocks.
 template <class P, int AB, int WB>
 void gemm_planes(const BitserialShape& s, const PatchRows& a, size_t pixels, const uint32_t* weights, size_t outputs,
                  const GemmOutput& out) {
   constexpr Blocking b = choose_blocking(AB, WB, P::kAccumulators);
-  size_t m = 0;
-  for (; m + b.pixels <= pixels; m += b.pixels)
-    gemm_pixel_block<P, AB, WB, b.pixels, b.blocks>(s, a, pixels, m, weights, outputs, out);
-  for (; m < pixels; ++m) gemm_pixel_block<P, AB, WB, 1, b.blocks>(s, a, pixels, m, weights, outputs, out);
+  gemm_channel_blocks<P, AB, WB, b.pixels, b.blocks>(s, a, pixels, weights, outputs, out);
 }
 
 // Picks the instantiation for the layer's plane counts.
@@ -210,30 +235,23 @@ void gemm(const BitserialShape& s, const PatchRows& a, size_t pixels, const uint
   kTable[s.a_bits - 1][s.w_bits - 1](s, a, pixels, weights, outputs, out);
 }
 
-// emit_codes for tables without mask registers (AVX2, NEON), the vector twin of
-// threshold_pack_reference: the policy supplies, on Sum vectors of int32 lanes,
+// code_pattern for tables without mask registers (AVX2, NEON), the vector twin of
+// threshold_pack_reference's level and pattern: the policy supplies, on Sum vectors of int32 lanes,
 //   static Sum load_sum(const int32_t* p, size_t n);   first n lanes from p, the rest 0
 //   static Sum set1_sum(int32_t v);  add_sum(a, b);  mul_sum(a, b);  and_sum(a, b);
-//   static Sum count_ge(Sum level, Sum x, Sum th);      level + (x >= th) per lane
-//   static uint32_t lane_bits(Sum x, int p);            bit i = bit p of lane i
-// Every lane compares against every threshold row; the code bit planes leave as lane masks.
+//   static Sum add_gt(Sum acc, Sum a, Sum b);           acc + (a > b ? -1 : 0) per lane
+// Every lane compares against every threshold row. Counting the rows a lane does *not* pass (one
+// compare and one add each) and starting from `levels` gives the same level.
 // Inlined into every block epilogue: a call per 8 channels cost a few % on small-K layers.
 template <class P>
-__attribute__((always_inline)) inline void emit_codes_lanes(const ThresholdArgs& t, typename P::Sum acc, int32_t add,
-                                                            size_t c, size_t n, uint32_t* codes, size_t plane_words) {
+__attribute__((always_inline)) inline typename P::Sum code_pattern_lanes(const ThresholdArgs& t, typename P::Sum acc,
+                                                                         int32_t add, size_t c, size_t n) {
   using Sum = typename P::Sum;
   const Sum x = P::mul_sum(P::load_sum(t.sign + c, n), P::add_sum(acc, P::set1_sum(add)));
-  Sum level = P::set1_sum(0);
+  Sum pattern = P::set1_sum(t.levels + t.pattern_offset);
   for (int k = 0; k < t.levels; ++k)
-    level = P::count_ge(level, x, P::load_sum(t.thresholds + static_cast<size_t>(k) * t.channels + c, n));
-  const Sum pattern = P::and_sum(P::add_sum(level, P::set1_sum(t.pattern_offset)), P::set1_sum((1 << t.bits) - 1));
-  const uint64_t valid = (uint64_t{1} << n) - 1;
-  for (int p = 0; p < t.bits; ++p) {
-    const uint64_t bits = (P::lane_bits(pattern, p) & valid) << (c % kWordBits);
-    uint32_t* word = codes + static_cast<size_t>(p) * plane_words + c / kWordBits;
-    word[0] |= static_cast<uint32_t>(bits);
-    if (bits >> kWordBits) word[1] |= static_cast<uint32_t>(bits >> kWordBits);
-  }
+    pattern = P::add_gt(pattern, P::load_sum(t.thresholds + static_cast<size_t>(k) * t.channels + c, n), x);
+  return P::and_sum(pattern, P::set1_sum((1 << t.bits) - 1));
 }
 
 }  // namespace simd

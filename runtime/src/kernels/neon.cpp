@@ -22,16 +22,13 @@ struct Neon {
   using Sum = uint32x4_t;  // int32 results, computed modulo 2^32
   static constexpr size_t kCountSteps = 31;
   // Byte counters and their int32 sums both stay in registers, beside the weights and a broadcast.
-#if defined(__aarch64__)
-  static constexpr int kAccumulators = 12;  // of 32 registers
-#else
-  static constexpr int kAccumulators = 6;  // of 16 registers
-#endif
+  static constexpr int kAccumulators = kNeonAccumulators;
   static Count zero_count() { return vdupq_n_u8(0); }
   static Count add_popcount(Count c, Vec x) { return vaddq_u8(c, vcntq_u8(vreinterpretq_u8_u32(x))); }
   static Sum zero_sum() { return vdupq_n_u32(0); }
-  static Sum widen(Sum s, Count c) { return vpadalq_u16(s, vpaddlq_u8(c)); }
-  static Sum scale_add(Sum acc, Sum x, int32_t c) { return vmlaq_n_u32(acc, x, static_cast<uint32_t>(c)); }
+  static Sum widen_scaled(Sum s, Count c, int32_t scale) {
+    return vmlaq_n_u32(s, vpaddlq_u16(vpaddlq_u8(c)), static_cast<uint32_t>(scale));
+  }
   static void store(int32_t* dst, Sum x, int32_t add, size_t n) {
     const int32x4_t v = vreinterpretq_s32_u32(vaddq_u32(x, vdupq_n_u32(static_cast<uint32_t>(add))));
     if (n == kLanes) {
@@ -42,9 +39,8 @@ struct Neon {
     vst1q_s32(lanes, v);
     for (size_t i = 0; i < n; ++i) dst[i] = lanes[i];
   }
-  static void emit_codes(const ThresholdArgs& t, Sum x, int32_t add, size_t first, size_t n, uint32_t* codes,
-                         size_t plane_words) {
-    simd::emit_codes_lanes<Neon>(t, x, add, first, n, codes, plane_words);
+  static Sum code_pattern(const ThresholdArgs& t, Sum x, int32_t add, size_t first, size_t n) {
+    return simd::code_pattern_lanes<Neon>(t, x, add, first, n);
   }
   static Sum load_sum(const int32_t* p, size_t n) {
     if (n >= kLanes) return vreinterpretq_u32_s32(vld1q_s32(p));
@@ -56,9 +52,8 @@ struct Neon {
   static Sum add_sum(Sum a, Sum b) { return vaddq_u32(a, b); }
   static Sum mul_sum(Sum a, Sum b) { return vmulq_u32(a, b); }
   static Sum and_sum(Sum a, Sum b) { return vandq_u32(a, b); }
-  // The all-ones (-1) of a true signed compare, subtracted, counts it.
-  static Sum count_ge(Sum level, Sum x, Sum th) {
-    return vsubq_u32(level, vcgeq_s32(vreinterpretq_s32_u32(x), vreinterpretq_s32_u32(th)));
+  static Sum add_gt(Sum acc, Sum a, Sum b) {
+    return vaddq_u32(acc, vcgtq_s32(vreinterpretq_s32_u32(a), vreinterpretq_s32_u32(b)));
   }
   static uint32_t lane_bits(Sum x, int p) {
     static const int32_t kLanePositions[4] = {0, 1, 2, 3};
@@ -123,7 +118,7 @@ bool supported() { return true; }  // NEON is part of every target this file is 
 }  // namespace
 
 static_assert(Neon::kLanes == kNeonWeightLanes && NeonFloat::kLanes == kNeonFloatLanes, "kernel_table.h lists these lanes");
-const KernelTable kNeonKernels{"neon", supported, Neon::kLanes, Neon::kWeightHalves, simd::gemm<Neon>, NeonFloat::kLanes, simd::float_gemm<NeonFloat>,
+const KernelTable kNeonKernels{"neon", supported, Neon::kLanes, Neon::kWeightHalves, Neon::kAccumulators, simd::gemm<Neon>, NeonFloat::kLanes, simd::float_gemm<NeonFloat>,
 #if defined(__aarch64__)
                                 simd::quantize_pack<NeonFloat>
 #else

@@ -21,18 +21,19 @@ size_t packed_weight_words(const BitserialShape& s, size_t outputs, size_t lanes
 }
 
 void pack_weights(const BitserialShape& s, const uint32_t* kernel_planes, size_t outputs, size_t lanes, size_t halves,
-                  uint32_t* packed) {
+                  size_t group_blocks, uint32_t* packed) {
   const size_t blocks = (outputs + lanes - 1) / lanes;
   const size_t planes = static_cast<size_t>(s.w_bits);
-  for (size_t b = 0; b < blocks; ++b)
+  for (size_t g = 0; g < blocks; g += group_blocks)
     for (size_t k = 0; k < s.words; ++k)
-      for (size_t j = 0; j < planes; ++j)
-        for (size_t h = 0; h < halves; ++h)
-          for (size_t lane = 0; lane < lanes; ++lane) {
-            const size_t o = b * lanes + lane;
-            const uint32_t word = o < outputs ? kernel_planes[(o * planes + j) * s.words + k] : 0u;
-            *packed++ = halves == 1 ? word : (word >> (4 * h)) & 0x0F0F0F0Fu;
-          }
+      for (size_t b = g; b < std::min(blocks, g + group_blocks); ++b)
+        for (size_t j = 0; j < planes; ++j)
+          for (size_t h = 0; h < halves; ++h)
+            for (size_t lane = 0; lane < lanes; ++lane) {
+              const size_t o = b * lanes + lane;
+              const uint32_t word = o < outputs ? kernel_planes[(o * planes + j) * s.words + k] : 0u;
+              *packed++ = halves == 1 ? word : (word >> (4 * h)) & 0x0F0F0F0Fu;
+            }
 }
 
 size_t packed_float_weight_count(size_t outputs, size_t k, size_t lanes) {
@@ -55,7 +56,7 @@ namespace {
 // plane-pair popcounts with their weights, exactly as docs/quantization.md §4 writes it.
 void bitserial_gemm_reference(const BitserialShape& s, const PatchRows& a, size_t pixels, const uint32_t* packed_weights,
                               size_t outputs, const GemmOutput& out) {
-  // Lanes of 1: packed weights are [output][k word][weight plane].
+  // Lanes of 1 in groups of 1 block: packed weights are [output][k word][weight plane].
   for (size_t m = 0; m < pixels; ++m)
     for (size_t o = 0; o < outputs; ++o) {
       const uint32_t* w = packed_weights + o * s.words * static_cast<size_t>(s.w_bits);
@@ -131,7 +132,7 @@ void quantize_pack_reference(const QuantizeArgs& a, const float* x, size_t pixel
 }
 
 const KernelTable& reference_kernels() {
-  static const KernelTable table{"reference", always, 1, 1, bitserial_gemm_reference, 1, float_gemm_reference,
+  static const KernelTable table{"reference", always, 1, 1, 1, bitserial_gemm_reference, 1, float_gemm_reference,
                                  quantize_pack_reference};
   return table;
 }

@@ -369,7 +369,7 @@ void prepare_quantized(const OpView& v, void* prepared) {
   const size_t group_weight_words = static_cast<size_t>(q.g.og) * q.shape.words * static_cast<size_t>(q.shape.w_bits);
   for (int64_t group = 0; group < q.g.groups; ++group)
     pack_weights(q.shape, weights + static_cast<size_t>(group) * group_weight_words, static_cast<size_t>(q.g.og),
-                 kernels().weight_lanes, kernels().weight_halves,
+                 kernels().weight_lanes, kernels().weight_halves, weight_group_blocks(kernels(), q.shape),
                  packed + static_cast<size_t>(group) * q.packed_group_words);
   if (q.levels) {
     int32_t* sign = reinterpret_cast<int32_t*>(packed + static_cast<size_t>(q.g.groups) * q.packed_group_words);
