@@ -16,6 +16,7 @@ namespace bench {
 extern const PeakIsa kPeakScalar;
 #if defined(__x86_64__)
 extern const PeakIsa kPeakAvx2;
+extern const PeakIsa kPeakAvx2NibbleTables;
 extern const PeakIsa kPeakAvx512;
 #endif
 
@@ -27,7 +28,10 @@ std::vector<const PeakIsa*> supported_isas() {
 #if defined(__x86_64__)
   __builtin_cpu_init();
   if (__builtin_cpu_supports("popcnt")) isas.push_back(&kPeakScalar);
-  if (__builtin_cpu_supports("avx2")) isas.push_back(&kPeakAvx2);
+  if (__builtin_cpu_supports("avx2")) {
+    isas.push_back(&kPeakAvx2);
+    isas.push_back(&kPeakAvx2NibbleTables);
+  }
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512vpopcntdq"))
     isas.push_back(&kPeakAvx512);
@@ -51,7 +55,8 @@ struct PeakBuffers {
   size_t len = 0;  // vectors per row
   uint64_t per_pass = 0;
 
-  PeakBuffers(const PeakIsa& isa, int m, int n, uint32_t seed) {
+  PeakBuffers(const PeakIsa& isa, int variant, uint32_t seed) {
+    const int m = kPeakShapes[variant][0], n = kPeakShapes[variant][1];
     len = kWorkingSetBytes / (static_cast<size_t>(m + n) * isa.vec_bytes);
     if (len == 0) len = 1;
     const size_t row_words = len * isa.vec_bytes / sizeof(uint64_t);
@@ -61,6 +66,10 @@ struct PeakBuffers {
     std::mt19937_64 rng(seed);
     for (size_t i = 0; i < static_cast<size_t>(m) * row_words; ++i) a[i] = rng();
     for (size_t i = 0; i < static_cast<size_t>(n) * row_words; ++i) w[i] = rng();
+    if (isa.expected) {
+      per_pass = isa.expected(variant, a.get(), w.get(), len);
+      return;
+    }
     for (int mi = 0; mi < m; ++mi)
       for (int ni = 0; ni < n; ++ni)
         for (size_t k = 0; k < row_words; ++k)
@@ -99,7 +108,7 @@ size_t calibrate(const PeakIsa& isa, int variant, const PeakBuffers& b, double s
 double concurrent_gbops(const PeakIsa& isa, int variant, int threads, const PeakOptions& options) {
   const int m = kPeakShapes[variant][0], n = kPeakShapes[variant][1];
   std::vector<std::unique_ptr<PeakBuffers>> buffers;
-  for (int t = 0; t < threads; ++t) buffers.push_back(std::make_unique<PeakBuffers>(isa, m, n, 100u + t));
+  for (int t = 0; t < threads; ++t) buffers.push_back(std::make_unique<PeakBuffers>(isa, variant, 100u + t));
   const size_t passes = calibrate(isa, variant, *buffers[0], options.trial_seconds);
   double best = 0.0;
   for (int trial = 0; trial < options.trials; ++trial) {

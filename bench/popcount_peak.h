@@ -5,10 +5,11 @@
 // activation-bit pair, so a layer's achieved rate (see kernels_bench.cpp) divided by this peak is
 // the fraction of the machine's bit-op throughput the kernel reaches.
 //
-// Every instruction sequence this CPU supports is measured (AVX-512 VPOPCNTDQ, AVX2 nibble LUT on nibble-half weights
-// with VPSADBW, scalar POPCNT), each with several register-blocking shapes (M activation rows x
-// N weight rows sharing every loaded vector, M*N independent accumulator chains) on an L1-resident
-// working set; the peak is the best of all of them.
+// Every instruction sequence this CPU supports is measured (AVX-512 VPOPCNTDQ, AVX2 nibble LUT on
+// nibble-half weights with VPSADBW, AVX2 nibble tables picked by the activations, scalar POPCNT),
+// each with several register-blocking shapes (M activation rows x N weight rows sharing every
+// loaded vector, M*N independent accumulator chains) on an L1-resident working set; the peak is
+// the best of all of them.
 #pragma once
 
 #include <cstddef>
@@ -25,6 +26,9 @@ struct PeakIsa {
   // Runs `passes` passes over M rows `a` and N rows `w` of `len` vectors each (M, N from
   // kPeakShapes[variant]) and returns the total popcount of every (a_m & w_n) pair, summed.
   uint64_t (*run)(int variant, const void* a, const void* w, size_t len, size_t passes);
+  // The total one pass must produce, for sequences that pair the rows' bits otherwise than
+  // popcount(a_m & w_n) (still vec_bytes * 8 bit pairs per row pair and vector); null: that one.
+  uint64_t (*expected)(int variant, const void* a, const void* w, size_t len) = nullptr;
 };
 
 // Register-blocking shapes tried for every ISA: {M, N}.

@@ -88,21 +88,35 @@ uint64_t and_popcount_blocked(const void* a_bytes, const void* w_bytes, size_t l
   return total;
 }
 
-// Dispatches a kPeakShapes index to its instantiation.
-template <class P>
-uint64_t run_peak_variant(int variant, const void* a, const void* w, size_t len, size_t passes) {
+// Dispatches a kPeakShapes index to K::run<M, N>(a, w, len, passes).
+template <class K>
+uint64_t run_peak_shape(int variant, const void* a, const void* w, size_t len, size_t passes) {
   switch (variant) {
-    case 0: return and_popcount_blocked<P, kPeakShapes[0][0], kPeakShapes[0][1]>(a, w, len, passes);
-    case 1: return and_popcount_blocked<P, kPeakShapes[1][0], kPeakShapes[1][1]>(a, w, len, passes);
-    case 2: return and_popcount_blocked<P, kPeakShapes[2][0], kPeakShapes[2][1]>(a, w, len, passes);
-    case 3: return and_popcount_blocked<P, kPeakShapes[3][0], kPeakShapes[3][1]>(a, w, len, passes);
-    case 4: return and_popcount_blocked<P, kPeakShapes[4][0], kPeakShapes[4][1]>(a, w, len, passes);
-    case 5: return and_popcount_blocked<P, kPeakShapes[5][0], kPeakShapes[5][1]>(a, w, len, passes);
-    case 6: return and_popcount_blocked<P, kPeakShapes[6][0], kPeakShapes[6][1]>(a, w, len, passes);
-    case 7: return and_popcount_blocked<P, kPeakShapes[7][0], kPeakShapes[7][1]>(a, w, len, passes);
+    case 0: return K::template run<kPeakShapes[0][0], kPeakShapes[0][1]>(a, w, len, passes);
+    case 1: return K::template run<kPeakShapes[1][0], kPeakShapes[1][1]>(a, w, len, passes);
+    case 2: return K::template run<kPeakShapes[2][0], kPeakShapes[2][1]>(a, w, len, passes);
+    case 3: return K::template run<kPeakShapes[3][0], kPeakShapes[3][1]>(a, w, len, passes);
+    case 4: return K::template run<kPeakShapes[4][0], kPeakShapes[4][1]>(a, w, len, passes);
+    case 5: return K::template run<kPeakShapes[5][0], kPeakShapes[5][1]>(a, w, len, passes);
+    case 6: return K::template run<kPeakShapes[6][0], kPeakShapes[6][1]>(a, w, len, passes);
+    case 7: return K::template run<kPeakShapes[7][0], kPeakShapes[7][1]>(a, w, len, passes);
   }
   return 0;
 }
-static_assert(kPeakShapeCount == 8, "run_peak_variant lists every shape");
+static_assert(kPeakShapeCount == 8, "run_peak_shape lists every shape");
+
+template <class P>
+struct AndPopcountBlocked {
+  template <int M, int N>
+  static uint64_t run(const void* a, const void* w, size_t len, size_t passes) {
+    return and_popcount_blocked<P, M, N>(a, w, len, passes);
+  }
+};
+
+template <class P>
+uint64_t run_peak_variant(int variant, const void* a, const void* w, size_t len, size_t passes) {
+  return run_peak_shape<AndPopcountBlocked<P>>(variant, a, w, len, passes);
+}
+
 
 }  // namespace bench

@@ -128,9 +128,8 @@ std::vector<int32_t> run_gemm(const lowbit::KernelTable& table, const KernelCase
                               const lowbit::ThresholdArgs* thresholds = nullptr, size_t first = 0,
                               std::vector<uint32_t>* codes = nullptr, size_t plane_words = 0) {
   const BitserialShape s = BitserialShape::make(k.words, k.a, k.w);
-  std::vector<uint32_t> packed(lowbit::packed_weight_words(s, k.outputs, table.weight_lanes, table.weight_halves));
-  lowbit::pack_weights(s, k.weights.data(), k.outputs, table.weight_lanes, table.weight_halves,
-                       lowbit::weight_group_blocks(table, s), packed.data());
+  std::vector<uint32_t> packed(lowbit::packed_weight_words(table.weights, s, k.outputs));
+  lowbit::pack_weights(table.weights, s, k.weights.data(), k.outputs, packed.data());
   const size_t tap_words = k.words / k.taps;
   const size_t plane_stride = tap_words + std::uniform_int_distribution<size_t>(0, 2)(g);
   const size_t planes = static_cast<size_t>(k.a.bits);
@@ -216,9 +215,8 @@ TEST(BitserialKernel, EveryTableEqualsReferenceOnExtremes) {
               put(weights, 0, words, i, w, wc);
             }
             const BitserialShape s = BitserialShape::make(words, a, w);
-            std::vector<uint32_t> packed(lowbit::packed_weight_words(s, 1, table->weight_lanes, table->weight_halves));
-            lowbit::pack_weights(s, weights.data(), 1, table->weight_lanes, table->weight_halves,
-                                 lowbit::weight_group_blocks(*table, s), packed.data());
+            std::vector<uint32_t> packed(lowbit::packed_weight_words(table->weights, s, 1));
+            lowbit::pack_weights(table->weights, s, weights.data(), 1, packed.data());
             const uint32_t* row = patch.data();
             int32_t acc = 0;
             table->bitserial_gemm(s, lowbit::PatchRows{&row, 1, words, words}, 1, packed.data(), 1,

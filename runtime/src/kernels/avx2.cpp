@@ -23,7 +23,7 @@ struct Avx2 {
   static constexpr size_t kCountSteps = 31;
   // Of 16 registers, with the weights, a broadcast and its high nibbles: GCC spills two or three
   // counters, and still 8 beat 6 by ~10 % on layers b-e (W1A2, 2026-12-03).
-  static constexpr int kAccumulators = kAvx2Accumulators;
+  static constexpr int kAccumulators = kAvx2Weights.accumulators;
   static Count zero_count() { return _mm256_setzero_si256(); }
   // Weights are packed as nibble halves, so both lookups index the table directly: 6 vector
   // instructions per 256 bit pairs instead of 8 (AND, shift, two masks, two VPSHUFB, two adds).
@@ -63,6 +63,170 @@ struct Avx2 {
   }
 };
 
+// The nibble-table gemm (layers with nibble_tables_apply, weights in the nibble-table layout of
+// pack_weights). Per step (one 32-bit word of the reduction) and pixel, each of the 8 activation
+// nibbles (both planes' nibbles at once for 2-bit codes) picks a 16-byte table of weighted
+// popcounts "x AND i" for every weight nibble i; one VPSHUFB of that table by a vector of 32
+// channels' weight nibbles then yields 32 channels x 4 bits x both planes, and one VPADDB counts
+// them: 2 vector instructions per 256 bit pairs, where AND + lookup on the weights takes 6. The
+// cost moves to the table loads (one per nibble, shared by the group's channel vectors) and the
+// scalar work that picks them.
+struct NibbleTables {
+  // Row a | b << 4, entry i (twice: both 128-bit lanes look up their own copy):
+  // popcount(a & i) + 2 * popcount(b & i). Rows 0-15 (b = 0) serve a single plane.
+  alignas(64) uint8_t row[256][32];
+};
+constexpr NibbleTables make_nibble_tables() {
+  NibbleTables t{};
+  for (int r = 0; r < 256; ++r)
+    for (int i = 0; i < 32; ++i)
+      t.row[r][i] = static_cast<uint8_t>(__builtin_popcount(r & i & 15) + 2 * __builtin_popcount((r >> 4) & i & 15));
+  return t;
+}
+constexpr NibbleTables kNibbleTables = make_nibble_tables();
+
+// Adds the byte counters into the 16-bit counts and clears them. (A function, not a lambda: GCC
+// kept the counters in memory when a lambda captured them for another lambda.)
+template <int N, int WB>
+__attribute__((always_inline)) inline void widen_counts(__m256i (&count)[N][WB], __m256i (&wide)[N][WB][2]) {
+  LOWBIT_UNROLL
+  for (int n = 0; n < N; ++n)
+    LOWBIT_UNROLL
+    for (int j = 0; j < WB; ++j) {
+      wide[n][j][0] = _mm256_add_epi16(wide[n][j][0], _mm256_unpacklo_epi8(count[n][j], _mm256_setzero_si256()));
+      wide[n][j][1] = _mm256_add_epi16(wide[n][j][1], _mm256_unpackhi_epi8(count[n][j], _mm256_setzero_si256()));
+      count[n][j] = _mm256_setzero_si256();
+    }
+}
+
+// One group of N channel vectors (N * 32 channels from vector v0) for all `pixels` pixels.
+template <int AB, int WB, int N>
+void nibble_group(const BitserialShape& s, const PatchRows& a, size_t pixels, const uint32_t* weights, size_t v0,
+                  size_t outputs, const GemmOutput& out) {
+  constexpr size_t kVectorWords = kNibbleChannels / 4;
+  constexpr size_t kVectorStepWords = WB * 8 * kVectorWords;  // one vector's weights per step
+  // Byte counters take 2 steps of 8 lookups <= 12 (two planes), or 7 of lookups <= 4 (one plane),
+  // then are widened into 16-bit counts. The steps run in chunks whose weights (14 KiB) stay in
+  // L1 while every pixel of the block goes through them (re-reading a whole layer's weights per
+  // pixel from L2 halved the speed); each pixel's 16-bit counts then go to its int32 totals.
+  constexpr size_t kByteSteps = AB == 2 ? 2 : 7;
+  constexpr size_t kChunkSteps = 28;
+  static_assert(kChunkSteps % kByteSteps == 0 && kChunkSteps * 8 * 12 < 65536, "16-bit counts hold a chunk");
+  alignas(32) int32_t total[kMaxGemmPixels][N * kNibbleChannels];  // between chunks (K > kChunkSteps words)
+  constexpr bool kCountActivations = WB == 1;  // binary weights' offset, as in simd::gemm_block
+  int32_t activation_count[kMaxGemmPixels][2] = {};
+  const size_t plane_stride = a.plane_stride;
+  const uint8_t* tables = &kNibbleTables.row[0][0];
+  simd::StepWalk walk(a, pixels, 0, weights + v0 * s.words * kVectorStepWords, N * kVectorStepWords);
+  while (walk.remaining() != 0) {
+    const size_t chunk = std::min(walk.remaining(), kChunkSteps);
+    const bool first = walk.remaining() == walk.steps(), last = walk.remaining() == chunk;
+    for (size_t m = 0; m < pixels; ++m) {
+      simd::StepWalk pixel_walk = walk.pixel(m);
+      __m256i wide[N][WB][2];  // 16-bit counts: bytes 0-7 and 16-23 of the counters, then 8-15 and 24-31
+      __m256i count[N][WB];    // byte counters
+      LOWBIT_UNROLL
+      for (int n = 0; n < N; ++n)
+        LOWBIT_UNROLL
+        for (int j = 0; j < WB; ++j) wide[n][j][0] = wide[n][j][1] = count[n][j] = _mm256_setzero_si256();
+      size_t since_widen = 0;
+      int32_t count0 = 0, count1 = 0;  // the chunk's activation popcounts (scalars: GCC vectorized an array)
+      pixel_walk.next(chunk, [&](const uint32_t* const* rows, size_t word, const uint32_t* step_weights) {
+        const uint32_t* x = rows[0] + word;
+        const uint32_t x0 = x[0], x1 = AB == 2 ? x[plane_stride] : 0u;
+        if constexpr (kCountActivations) {
+          count0 += __builtin_popcount(x0);
+          count1 += __builtin_popcount(x1);
+        }
+        // Byte e of z: the table row of nibble kNibbleOrder[e] of both planes.
+        const uint64_t z = ((x0 & 0x0F0F0F0Fu) | ((x1 & 0x0F0F0F0Fu) << 4)) |
+                           uint64_t{((x0 >> 4) & 0x0F0F0F0Fu) | (x1 & 0xF0F0F0F0u)} << 32;
+        LOWBIT_UNROLL
+        for (int e = 0; e < 8; ++e) {
+          const __m256i table = _mm256_load_si256(reinterpret_cast<const __m256i*>(tables + ((z >> (8 * e)) & 0xFF) * 32));
+          LOWBIT_UNROLL
+          for (int n = 0; n < N; ++n)
+            LOWBIT_UNROLL
+            for (int j = 0; j < WB; ++j) {
+              const __m256i nibbles = _mm256_loadu_si256(
+                  reinterpret_cast<const __m256i*>(step_weights + (static_cast<size_t>(n * WB + j) * 8 + static_cast<size_t>(e)) * kVectorWords));
+              __m256i c = _mm256_add_epi8(count[n][j], _mm256_shuffle_epi8(table, nibbles));
+              // Keeps the adds in order: GCC otherwise re-associates the 8 lookups into a tree
+              // whose partial sums spill (measured 1.3x slower). On a local, not the array
+              // element: an asm operand makes its array live in memory.
+              asm("" : "+x"(c));
+              count[n][j] = c;
+            }
+        }
+        if (++since_widen == kByteSteps) {
+          widen_counts(count, wide);
+          since_widen = 0;
+        }
+      });
+      widen_counts(count, wide);
+      activation_count[m][0] += count0;
+      activation_count[m][1] += count1;
+      // The chunk's int32 totals, 8 channels per Sum in channel order: the 16-bit counts hold
+      // channels h * 8 + lane * 16 + (0..7) in their 128-bit lane `lane`.
+      Avx2::Sum sum[N * 4];
+      LOWBIT_UNROLL
+      for (int n = 0; n < N; ++n)
+        LOWBIT_UNROLL
+        for (int j = 0; j < WB; ++j) {
+          const __m256i scale = _mm256_set1_epi32(s.a_weight[0] * s.w_weight[j]);
+          LOWBIT_UNROLL
+          for (int h = 0; h < 2; ++h)
+            LOWBIT_UNROLL
+            for (int lane = 0; lane < 2; ++lane) {
+              const __m128i half = lane == 0 ? _mm256_castsi256_si128(wide[n][j][h]) : _mm256_extracti128_si256(wide[n][j][h], 1);
+              const __m256i v = _mm256_mullo_epi32(_mm256_cvtepu16_epi32(half), scale);
+              const int b = n * 4 + h + 2 * lane;
+              sum[b] = j == 0 ? v : _mm256_add_epi32(sum[b], v);
+            }
+        }
+      __m256i* pixel_total = reinterpret_cast<__m256i*>(total[m]);
+      if (!first)
+        LOWBIT_UNROLL
+        for (int b = 0; b < N * 4; ++b) sum[b] = _mm256_add_epi32(sum[b], _mm256_load_si256(pixel_total + b));
+      if (!last) {
+        LOWBIT_UNROLL
+        for (int b = 0; b < N * 4; ++b) _mm256_store_si256(pixel_total + b, sum[b]);
+        continue;
+      }
+      int32_t offset = 0;
+      if constexpr (kCountActivations) {
+        LOWBIT_UNROLL
+        for (int p = 0; p < AB; ++p) offset += s.a_weight[p] * activation_count[m][p];
+        offset *= s.w_offset;
+      }
+      simd::finish_pixel<Avx2, N * 4>(out, sum, offset, m, v0 * kNibbleChannels, outputs);
+    }
+    walk.advance(chunk);
+  }
+}
+
+template <int AB, int WB>
+void nibble_gemm(const BitserialShape& s, const PatchRows& a, size_t pixels, const uint32_t* weights, size_t outputs,
+                 const GemmOutput& out) {
+  constexpr int N = nibble_table_vectors(WB);
+  const size_t vectors = (outputs + kNibbleChannels - 1) / kNibbleChannels;
+  size_t v = 0;
+  for (; v + N <= vectors; v += N) nibble_group<AB, WB, N>(s, a, pixels, weights, v, outputs, out);
+  if constexpr (N > 1) {
+    if (v < vectors) nibble_group<AB, WB, 1>(s, a, pixels, weights, v, outputs, out);
+  }
+}
+
+// The table's gemm: nibble tables where they apply (the layout pack_weights chose), else the
+// channel-vectorized gemm.
+void bitserial_gemm(const BitserialShape& s, const PatchRows& a, size_t pixels, const uint32_t* weights, size_t outputs,
+                    const GemmOutput& out) {
+  if (!nibble_tables_apply(s)) return simd::gemm<Avx2>(s, a, pixels, weights, outputs, out);
+  using Fn = void (*)(const BitserialShape&, const PatchRows&, size_t, const uint32_t*, size_t, const GemmOutput&);
+  static constexpr Fn kNibbleGemms[2][2] = {{nibble_gemm<1, 1>, nibble_gemm<1, 2>}, {nibble_gemm<2, 1>, nibble_gemm<2, 2>}};
+  kNibbleGemms[s.a_bits - 1][s.w_bits - 1](s, a, pixels, weights, outputs, out);
+}
+
 struct Avx2Float {
   using Vec = __m256;
   static constexpr size_t kLanes = 8;
@@ -95,8 +259,10 @@ bool supported() { return __builtin_cpu_supports("avx2") && __builtin_cpu_suppor
 
 }  // namespace
 
-static_assert(Avx2::kLanes == kAvx2WeightLanes && Avx2::kWeightHalves == kAvx2WeightHalves && Avx2Float::kLanes == kAvx2FloatLanes, "kernel_table.h lists these lanes");
-const KernelTable kAvx2Kernels{"avx2", supported, Avx2::kLanes, Avx2::kWeightHalves, Avx2::kAccumulators, simd::gemm<Avx2>, Avx2Float::kLanes, simd::float_gemm<Avx2Float>,
+static_assert(Avx2::kLanes == kAvx2Weights.lanes && Avx2::kWeightHalves == kAvx2Weights.halves &&
+                  Avx2Float::kLanes == kAvx2FloatLanes,
+              "kernel_table.h lists these lanes");
+const KernelTable kAvx2Kernels{"avx2", supported, kAvx2Weights, bitserial_gemm, Avx2Float::kLanes, simd::float_gemm<Avx2Float>,
                                simd::quantize_pack<Avx2Float>};
 
 }  // namespace lowbit

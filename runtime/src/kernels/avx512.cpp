@@ -21,7 +21,7 @@ struct Avx512 {
   using Count = __m512i;
   using Sum = __m512i;
   static constexpr size_t kCountSteps = 0;
-  static constexpr int kAccumulators = kAvx512Accumulators;  // of 32 registers; the rest hold weights and a broadcast
+  static constexpr int kAccumulators = kAvx512Weights.accumulators;  // of 32 registers; the rest hold weights and a broadcast
   static Count zero_count() { return _mm512_setzero_si512(); }
   static Count add_popcount(Count c, Vec x) { return _mm512_add_epi32(c, _mm512_popcnt_epi32(x)); }
   static Sum zero_sum() { return _mm512_setzero_si512(); }
@@ -79,8 +79,10 @@ bool supported() {
 
 }  // namespace
 
-static_assert(Avx512::kLanes == kAvx512WeightLanes && Avx512Float::kLanes == kAvx512FloatLanes, "kernel_table.h lists these lanes");
-const KernelTable kAvx512Kernels{"avx512", supported, Avx512::kLanes, Avx512::kWeightHalves, Avx512::kAccumulators, simd::gemm<Avx512>, Avx512Float::kLanes,
+static_assert(Avx512::kLanes == kAvx512Weights.lanes && Avx512::kWeightHalves == kAvx512Weights.halves &&
+                  Avx512Float::kLanes == kAvx512FloatLanes,
+              "kernel_table.h lists these lanes");
+const KernelTable kAvx512Kernels{"avx512", supported, kAvx512Weights, simd::gemm<Avx512>, Avx512Float::kLanes,
                                  simd::float_gemm<Avx512Float>, simd::quantize_pack<Avx512Float>};
 
 }  // namespace lowbit

@@ -25,19 +25,45 @@ struct BitserialShape {
   static BitserialShape make(size_t words, QuantType activations, QuantType weights);
 };
 
-// Weights as the GEMM reads them, packed once at load: output channels in blocks of `lanes` (a
-// table's vector width in 32-bit words), and the blocks in groups of `group_blocks` (the last group
-// may be smaller), [group][k word][block in group][weight plane][half][lane]. One vector load yields
-// one word of `lanes` output channels; a kernel working on a group reads one contiguous stream, its
-// blocks at constant offsets (no address register per block). Lanes past the last output channel
-// are zero.
-// With halves = 2 each word is stored twice, as its low nibbles (w & 0x0F0F0F0F) and its high
-// nibbles shifted down ((w >> 4) & 0x0F0F0F0F): a nibble-table popcount (AVX2's VPSHUFB) then
-// needs no masking of its own in the inner loop.
-size_t packed_weight_words(const BitserialShape& s, size_t outputs, size_t lanes, size_t halves);
+// How a kernel table wants a layer's weights laid out (pack_weights).
+struct WeightLayout {
+  size_t lanes;        // output channels per vector of 32-bit words
+  size_t halves;       // 2: every word stored as its two nibble halves (AVX2)
+  int accumulators;    // the gemm's register budget (choose_blocking), which sets the channel groups
+  bool nibble_tables;  // layers nibble_tables_apply() accepts take the nibble-table layout instead
+};
+
+// Weights as the GEMM reads them, packed once at load.
+//
+// Channel-vectorized layout: output channels in blocks of `lanes`, the blocks in groups of
+// choose_blocking(...).blocks (the last group may be smaller): [group][k word][block in
+// group][weight plane][half][lane]. One vector load yields one word of `lanes` output channels; a
+// kernel working on a group reads one contiguous stream, its blocks at constant offsets (no address
+// register per block). With halves = 2 each word is stored twice, as its low nibbles
+// (w & 0x0F0F0F0F) and its high nibbles shifted down ((w >> 4) & 0x0F0F0F0F): a nibble-table
+// popcount (VPSHUFB) then needs no masking of its own in the inner loop.
+//
+// Nibble-table layout (layout.nibble_tables and nibble_tables_apply(s)): output channels in
+// vectors of kNibbleChannels bytes, in groups of nibble_table_vectors(w_bits):
+// [group][k word][vector in group][weight plane][nibble e][channel byte], byte = nibble
+// kNibbleOrder[e] of that channel's weight word (a table index as it stands).
+//
+// Lanes / bytes past the last output channel are zero.
+size_t packed_weight_words(const WeightLayout& layout, const BitserialShape& s, size_t outputs);
 // kernel_planes: [outputs][w_bits][words] (Layout::kKernelPlanes of one group).
-void pack_weights(const BitserialShape& s, const uint32_t* kernel_planes, size_t outputs, size_t lanes, size_t halves,
-                  size_t group_blocks, uint32_t* packed);
+void pack_weights(const WeightLayout& layout, const BitserialShape& s, const uint32_t* kernel_planes, size_t outputs,
+                  uint32_t* packed);
+
+// The nibble-table gemm (AVX2) looks up, per activation nibble position, a 16-byte table of
+// "weighted popcount of this activation nibble AND any weight nibble": one table serves one plane,
+// or two planes whose weights are 1:2 (unsigned 2-bit codes), and up to two weight planes.
+inline bool nibble_tables_apply(const BitserialShape& s) {
+  return (s.a_bits == 1 || (s.a_bits == 2 && s.a_weight[1] == 2 * s.a_weight[0])) && s.w_bits <= 2;
+}
+constexpr size_t kNibbleChannels = 32;
+constexpr int nibble_table_vectors(int w_bits) { return w_bits == 1 ? 2 : 1; }
+// Nibble e of a step: bytes 0-3 of the word's low nibbles, then of its high nibbles.
+constexpr int kNibbleOrder[8] = {0, 2, 4, 6, 1, 3, 5, 7};
 
 // A gemm's register blocking: M output pixels x N channel blocks.
 struct Blocking {
@@ -110,7 +136,15 @@ using BitserialGemmFn = void (*)(const BitserialShape& s, const PatchRows& a, si
                                  const uint32_t* packed_weights, size_t outputs, const GemmOutput& out);
 
 // Largest pixel block an operator hands to one gemm call (sizes its scratch). A multiple of every
-// pixel blocking the tables use (2, 3, 4, 6).
-constexpr size_t kMaxGemmPixels = 12;
+// pixel blocking the tables use (2, 3, 4, 6). Large enough for a 14-pixel row in one call: the
+// nibble-table gemm reads a channel group's weights once per call.
+constexpr size_t kMaxGemmPixels = 24;
+
+// The pixel block for rows of `width` pixels: as few blocks as kMaxGemmPixels allows, of equal
+// size (a 28-pixel row as 14 + 14, not 24 + 4).
+constexpr size_t gemm_pixel_block(size_t width) {
+  const size_t blocks = (width + kMaxGemmPixels - 1) / kMaxGemmPixels;
+  return blocks == 0 ? kMaxGemmPixels : (width + blocks - 1) / blocks;
+}
 
 }  // namespace lowbit

@@ -41,7 +41,70 @@
 namespace lowbit {
 namespace simd {
 
-static_assert(kMaxGemmPixels % 12 == 0, "pixel blockings 1, 2, 3, 4 and 6 must divide the operator's pixel block");
+static_assert(kMaxGemmPixels % 12 == 0, "pixel blockings 1, 2, 3, 4 and 6 must divide the operator's largest pixel block");
+
+// The (tap, word) steps of one gemm block, visited in runs along the longer side of the tap x word
+// grid: one tap's words, or one word across the taps (64 input channels: 2 words, 9 taps). Within
+// a run a step only bumps pointers: per-step index arithmetic (tap * words + word) cost ~20 % of a
+// step on AVX2, and starting a run per tap of layer b another ~5 %.
+class StepWalk {
+ public:
+  // weights: the block's weights of step 0, word_weights apart from one k word to the next.
+  StepWalk(const PatchRows& a, size_t pixels, size_t m0, const uint32_t* weights, size_t word_weights)
+      : rows_(a.rows + m0),
+        weights_(weights),
+        pixels_(pixels),
+        tap_words_(a.tap_words),
+        word_weights_(word_weights),
+        along_taps_(a.taps > a.tap_words),
+        run_length_(along_taps_ ? a.taps : a.tap_words),
+        steps_(a.taps * a.tap_words) {}
+
+  size_t steps() const { return steps_; }
+  size_t remaining() const { return steps_ - done_; }
+
+  // The same walk for pixel m0 + m (its own copy of the position).
+  StepWalk pixel(size_t m) const {
+    StepWalk w = *this;
+    w.rows_ += m;
+    return w;
+  }
+  void advance(size_t count) {
+    next(count, [](const uint32_t* const*, size_t, const uint32_t*) {});
+  }
+
+  // step(rows, word, weights) for each of the next `count` (<= remaining()) steps: rows[m] is the
+  // step's tap row of pixel m0 + m, `word` the word within it, `weights` the step's weights.
+  template <class F>
+  __attribute__((always_inline)) void next(size_t count, F&& step) {
+    const size_t row_step = along_taps_ ? pixels_ : 0, word_step = along_taps_ ? 0 : 1;
+    const size_t weight_step = (along_taps_ ? tap_words_ : 1) * word_weights_;
+    while (count != 0) {
+      const size_t run_steps = std::min(count, run_length_ - in_run_);
+      const size_t t = along_taps_ ? in_run_ : run_, i = along_taps_ ? run_ : in_run_;
+      const uint32_t* const* rows = rows_ + t * pixels_;
+      const uint32_t* weights = weights_ + (t * tap_words_ + i) * word_weights_;
+      size_t word = i;
+      for (size_t r = 0; r < run_steps; ++r, rows += row_step, word += word_step, weights += weight_step)
+        step(rows, word, weights);
+      count -= run_steps;
+      done_ += run_steps;
+      in_run_ += run_steps;
+      if (in_run_ == run_length_) {
+        in_run_ = 0;
+        ++run_;
+      }
+    }
+  }
+
+ private:
+  const uint32_t* const* rows_;
+  const uint32_t* weights_;
+  size_t pixels_, tap_words_, word_weights_;
+  bool along_taps_;
+  size_t run_length_, steps_;
+  size_t done_ = 0, run_ = 0, in_run_ = 0;  // steps done; the next step's run (word or tap) and place in it
+};
 
 // ORs the low `count` (<= 64) of `bits` into the bit string at `words` from bit `first` on.
 inline void or_bits(uint32_t* words, size_t first, uint64_t bits, size_t count) {
@@ -50,6 +113,41 @@ inline void or_bits(uint32_t* words, size_t first, uint64_t bits, size_t count) 
   words[0] |= static_cast<uint32_t>(bits << shift);
   uint64_t rest = shift == 0 ? bits >> kWordBits : bits >> (kWordBits - shift);  // from words[1] on
   for (size_t i = 1; i * kWordBits < shift + count; ++i, rest >>= kWordBits) words[i] |= static_cast<uint32_t>(rest);
+}
+
+// One pixel's outputs from its int32 totals, NB vectors of channels from first_output on (the
+// last may be partial): x + offset stored, or its codes emitted straight from registers (the
+// accumulators never travel through memory), every plane's bits of all NB vectors in one write.
+template <class P, int NB>
+__attribute__((always_inline)) inline void finish_pixel(const GemmOutput& out, const typename P::Sum (&total)[NB],
+                                                        int32_t offset, size_t pixel, size_t first_output,
+                                                        size_t outputs) {
+  constexpr size_t L = P::kLanes;
+  static_assert(NB * L <= 64, "one plane's code bits are gathered in 64 bits");
+  if (!out.thresholds) {
+    LOWBIT_UNROLL
+    for (int n = 0; n < NB; ++n) {
+      const size_t o = first_output + static_cast<size_t>(n) * L;
+      if (o < outputs) P::store(out.acc + pixel * outputs + o, total[n], offset, std::min(L, outputs - o));
+    }
+    return;
+  }
+  typename P::Sum pattern[NB];
+  LOWBIT_UNROLL
+  for (int n = 0; n < NB; ++n) {
+    const size_t o = first_output + static_cast<size_t>(n) * L;
+    // Vectors past the last output (nibble tables: 32-channel vectors over 8-lane Sums) read none.
+    pattern[n] = P::code_pattern(*out.thresholds, total[n], offset, out.first + o, o < outputs ? std::min(L, outputs - o) : 0);
+  }
+  const size_t valid = std::min(NB * L, outputs - first_output);
+  for (int p = 0; p < out.thresholds->bits; ++p) {
+    uint64_t bits = 0;
+    LOWBIT_UNROLL
+    for (int n = 0; n < NB; ++n) bits |= uint64_t{P::lane_bits(pattern[n], p)} << (static_cast<size_t>(n) * L);
+    if (valid < 64) bits &= (uint64_t{1} << valid) - 1;
+    or_bits(out.codes + pixel * out.pixel_words + static_cast<size_t>(p) * out.plane_words, out.first + first_output,
+            bits, valid);
+  }
 }
 
 // M pixels (from m0) x N channel blocks (from block b0), all plane pairs advancing together.
@@ -61,7 +159,6 @@ void gemm_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size
   using Sum = typename P::Sum;
   constexpr size_t L = P::kLanes;
   constexpr int H = P::kWeightHalves;
-  static_assert(N * L <= 64, "a block's code bits of one plane are gathered in 64 bits");
 
   auto for_each_pair = [](auto&& f) {
     LOWBIT_UNROLL
@@ -89,76 +186,48 @@ void gemm_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size
   // The (tap, word) steps run in chunks of at most kCountSteps, after which the narrow counters
   // are widened into the int32 sums. The sums change only between chunks, so the inner loop
   // carries just the counters (a widen inside it made GCC shuffle spilled sums every step).
-  // Within a chunk the steps go in runs along the longer side of the tap x word grid: one tap's
-  // words, or one word across the taps (64 input channels: 2 words, 9 taps). The innermost loop
-  // then only bumps pointers: per-step index arithmetic cost ~20 % of a step on AVX2, starting a
-  // run per tap of layer b another ~5 %.
   constexpr size_t kChunk = P::kCountSteps != 0 ? P::kCountSteps : ~size_t{0};
   constexpr size_t kStepWords = static_cast<size_t>(WB) * H * L;  // one block's weights per step
   // The N blocks from b0 are one group of the weight layout (pack_weights): after the full groups
   // before it, [k word][block in group]; N is the group's size, full or the layer's last.
-  constexpr size_t kWordWeights = N * kStepWords;
-  const uint32_t* group = weights + b0 * s.words * kStepWords;
-  const size_t taps = a.taps, tap_words = a.tap_words, plane_stride = a.plane_stride;
-  const bool along_taps = taps > tap_words;
-  const size_t run_length = along_taps ? taps : tap_words;
-  // From one step of a run to the next: indirection rows, word within the row, weights.
-  const size_t row_step = along_taps ? pixels : 0, word_step = along_taps ? 0 : 1;
-  const size_t weight_step = (along_taps ? tap_words : 1) * kWordWeights;
-  const size_t steps = taps * tap_words;
-  size_t run = 0, in_run = 0;  // where the next step is: which run (word or tap), and how far in
-  for (size_t done = 0; done < steps;) {
+  StepWalk walk(a, pixels, m0, weights + b0 * s.words * kStepWords, N * kStepWords);
+  const size_t plane_stride = a.plane_stride;
+  while (walk.remaining() != 0) {
     Count count[M][AB][N][WB];
     for_each_pair([&](int m, int p, int n, int j) { count[m][p][n][j] = P::zero_count(); });
-    const size_t chunk_end = std::min(steps, done + kChunk);
-    while (done < chunk_end) {
-      const size_t run_steps = std::min(chunk_end - done, run_length - in_run);
-      const size_t t = along_taps ? in_run : run, i = along_taps ? run : in_run;
-      const uint32_t* const* rows = a.rows + t * pixels + m0;
-      const uint32_t* step_weights = group + (t * tap_words + i) * kWordWeights;
-      size_t word = i;
-      for (size_t r = 0; r < run_steps; ++r, rows += row_step, word += word_step, step_weights += weight_step) {
-        Vec w[N][WB][H];
+    walk.next(std::min(walk.remaining(), kChunk), [&](const uint32_t* const* rows, size_t word, const uint32_t* step_weights) {
+      Vec w[N][WB][H];
+      LOWBIT_UNROLL
+      for (int n = 0; n < N; ++n)
         LOWBIT_UNROLL
-        for (int n = 0; n < N; ++n)
+        for (int j = 0; j < WB; ++j)
           LOWBIT_UNROLL
-          for (int j = 0; j < WB; ++j)
-            LOWBIT_UNROLL
-            for (int h = 0; h < H; ++h) w[n][j][h] = P::load(step_weights + (n * WB + j) * H * L + h * L);
+          for (int h = 0; h < H; ++h) w[n][j][h] = P::load(step_weights + (n * WB + j) * H * L + h * L);
+      LOWBIT_UNROLL
+      for (int m = 0; m < M; ++m)
         LOWBIT_UNROLL
-        for (int m = 0; m < M; ++m)
+        for (int p = 0; p < AB; ++p) {
+          const uint32_t* x_word = rows[m] + p * plane_stride + word;
+          if constexpr (kCountActivations) activation_count[m][p] += __builtin_popcount(*x_word);
+          const Vec x = P::broadcast(x_word);
           LOWBIT_UNROLL
-          for (int p = 0; p < AB; ++p) {
-            const uint32_t* x_word = rows[m] + p * plane_stride + word;
-            if constexpr (kCountActivations) activation_count[m][p] += __builtin_popcount(*x_word);
-            const Vec x = P::broadcast(x_word);
+          for (int n = 0; n < N; ++n)
             LOWBIT_UNROLL
-            for (int n = 0; n < N; ++n)
-              LOWBIT_UNROLL
-              for (int j = 0; j < WB; ++j) {
-                Count& c = count[m][p][n][j];
-                if constexpr (H == 1) {
-                  c = P::add_popcount(c, P::and_(w[n][j][0], x));
-                } else {
-                  c = P::add_popcount_halves(c, P::and_(w[n][j][0], x), P::and_(w[n][j][1], P::high_nibbles(x)));
-                }
+            for (int j = 0; j < WB; ++j) {
+              Count& c = count[m][p][n][j];
+              if constexpr (H == 1) {
+                c = P::add_popcount(c, P::and_(w[n][j][0], x));
+              } else {
+                c = P::add_popcount_halves(c, P::and_(w[n][j][0], x), P::and_(w[n][j][1], P::high_nibbles(x)));
               }
-          }
-      }
-      done += run_steps;
-      in_run += run_steps;
-      if (in_run == run_length) {
-        in_run = 0;
-        ++run;
-      }
-    }
+            }
+        }
+    });
     for_each_pair([&](int m, int p, int n, int j) {
       total[m][n] = P::widen_scaled(total[m][n], count[m][p][n][j], s.a_weight[p] * s.w_weight[j]);
     });
   }
 
-  const size_t first_output = b0 * L;
-  const size_t valid = std::min(N * L, outputs - first_output);  // only the last block can be partial
   LOWBIT_UNROLL
   for (int m = 0; m < M; ++m) {
     int32_t offset = 0;
@@ -167,31 +236,7 @@ void gemm_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size
       for (int p = 0; p < AB; ++p) offset += s.a_weight[p] * activation_count[m][p];
       offset *= s.w_offset;
     }
-    const size_t pixel = m0 + static_cast<size_t>(m);
-    if (!out.thresholds) {
-      LOWBIT_UNROLL
-      for (int n = 0; n < N; ++n) {
-        const size_t o = first_output + static_cast<size_t>(n) * L;
-        P::store(out.acc + pixel * outputs + o, total[m][n], offset, std::min(L, outputs - o));
-      }
-      continue;
-    }
-    // Codes leave from registers (the accumulators never travel through memory), every plane's
-    // bits of all N blocks in one word write.
-    typename P::Sum pattern[N];
-    LOWBIT_UNROLL
-    for (int n = 0; n < N; ++n) {
-      const size_t o = first_output + static_cast<size_t>(n) * L;
-      pattern[n] = P::code_pattern(*out.thresholds, total[m][n], offset, out.first + o, std::min(L, outputs - o));
-    }
-    for (int p = 0; p < out.thresholds->bits; ++p) {
-      uint64_t bits = 0;
-      LOWBIT_UNROLL
-      for (int n = 0; n < N; ++n) bits |= uint64_t{P::lane_bits(pattern[n], p)} << (static_cast<size_t>(n) * L);
-      if (valid < 64) bits &= (uint64_t{1} << valid) - 1;
-      or_bits(out.codes + pixel * out.pixel_words + static_cast<size_t>(p) * out.plane_words, out.first + first_output,
-              bits, valid);
-    }
+    finish_pixel<P, N>(out, total[m], offset, m0 + static_cast<size_t>(m), b0 * L, outputs);
   }
 }
 

@@ -41,10 +41,10 @@ thread_local const KernelTable* g_layout_override = nullptr;
 
 // Layouts only (no kernels): what each table of every target packs its weights for.
 const KernelTable kLayouts[] = {
-    {"reference", nullptr, 1, 1, 1, nullptr, 1, nullptr, nullptr},
-    {"avx2", nullptr, kAvx2WeightLanes, kAvx2WeightHalves, kAvx2Accumulators, nullptr, kAvx2FloatLanes, nullptr, nullptr},
-    {"avx512", nullptr, kAvx512WeightLanes, 1, kAvx512Accumulators, nullptr, kAvx512FloatLanes, nullptr, nullptr},
-    {"neon", nullptr, kNeonWeightLanes, 1, kNeonAccumulators, nullptr, kNeonFloatLanes, nullptr, nullptr},
+    {"reference", nullptr, kReferenceWeights, nullptr, 1, nullptr, nullptr},
+    {"avx2", nullptr, kAvx2Weights, nullptr, kAvx2FloatLanes, nullptr, nullptr},
+    {"avx512", nullptr, kAvx512Weights, nullptr, kAvx512FloatLanes, nullptr, nullptr},
+    {"neon", nullptr, kNeonWeights, nullptr, kNeonFloatLanes, nullptr, nullptr},
 };
 
 }  // namespace

@@ -13,9 +13,7 @@ namespace lowbit {
 struct KernelTable {
   const char* isa;
   bool (*supported)();  // whether this CPU can run the table
-  size_t weight_lanes;  // the `lanes` its bitserial_gemm expects the weights packed with
-  size_t weight_halves;  // and the `halves` (2: nibble halves, see pack_weights)
-  int accumulators;     // its bitserial_gemm's register budget: choose_blocking, and so the weight groups
+  WeightLayout weights;  // how its bitserial_gemm expects the weights packed (pack_weights)
   BitserialGemmFn bitserial_gemm;
   size_t float_lanes;   // the `lanes` its float_gemm expects the weights packed with
   FloatGemmFn float_gemm;
@@ -25,20 +23,15 @@ struct KernelTable {
 // The plain C++ kernels, the twin every optimized table is tested against.
 const KernelTable& reference_kernels();
 // The lanes every table of every target packs its weights with (each ISA's file checks its own).
-constexpr size_t kAvx2WeightLanes = 8, kAvx2WeightHalves = 2, kAvx2FloatLanes = 8;
-constexpr size_t kAvx512WeightLanes = 16, kAvx512FloatLanes = 16;
-constexpr size_t kNeonWeightLanes = 4, kNeonFloatLanes = 4;
-constexpr int kAvx2Accumulators = 8, kAvx512Accumulators = 20;
+constexpr WeightLayout kReferenceWeights{1, 1, 1, false};
+constexpr WeightLayout kAvx2Weights{8, 2, 8, true};
+constexpr WeightLayout kAvx512Weights{16, 1, 20, false};
 #if defined(__aarch64__) || !defined(__arm__)
-constexpr int kNeonAccumulators = 12;  // AArch64: of 32 registers
+constexpr WeightLayout kNeonWeights{4, 1, 12, false};  // AArch64: 12 accumulators of 32 registers
 #else
-constexpr int kNeonAccumulators = 6;  // ARMv7: of 16 registers
+constexpr WeightLayout kNeonWeights{4, 1, 6, false};  // ARMv7: 6 of 16 registers
 #endif
-
-// The group_blocks table t packs a layer's weights with (pack_weights).
-inline size_t weight_group_blocks(const KernelTable& t, const BitserialShape& s) {
-  return static_cast<size_t>(choose_blocking(s.a_bits, s.w_bits, t.accumulators).blocks);
-}
+constexpr size_t kAvx2FloatLanes = 8, kAvx512FloatLanes = 16, kNeonFloatLanes = 4;
 
 // Weight layouts of all tables of all targets, reference first: KernelTables with lanes but no
 // kernels (never run them). lowbit_model_workspace_bytes sizes a model's prepared constants for

@@ -22,7 +22,7 @@ struct Neon {
   using Sum = uint32x4_t;  // int32 results, computed modulo 2^32
   static constexpr size_t kCountSteps = 31;
   // Byte counters and their int32 sums both stay in registers, beside the weights and a broadcast.
-  static constexpr int kAccumulators = kNeonAccumulators;
+  static constexpr int kAccumulators = kNeonWeights.accumulators;
   static Count zero_count() { return vdupq_n_u8(0); }
   static Count add_popcount(Count c, Vec x) { return vaddq_u8(c, vcntq_u8(vreinterpretq_u8_u32(x))); }
   static Sum zero_sum() { return vdupq_n_u32(0); }
@@ -117,8 +117,9 @@ bool supported() { return true; }  // NEON is part of every target this file is 
 
 }  // namespace
 
-static_assert(Neon::kLanes == kNeonWeightLanes && NeonFloat::kLanes == kNeonFloatLanes, "kernel_table.h lists these lanes");
-const KernelTable kNeonKernels{"neon", supported, Neon::kLanes, Neon::kWeightHalves, Neon::kAccumulators, simd::gemm<Neon>, NeonFloat::kLanes, simd::float_gemm<NeonFloat>,
+static_assert(Neon::kLanes == kNeonWeights.lanes && Neon::kWeightHalves == kNeonWeights.halves && NeonFloat::kLanes == kNeonFloatLanes,
+              "kernel_table.h lists these lanes");
+const KernelTable kNeonKernels{"neon", supported, kNeonWeights, simd::gemm<Neon>, NeonFloat::kLanes, simd::float_gemm<NeonFloat>,
 #if defined(__aarch64__)
                                 simd::quantize_pack<NeonFloat>
 #else

@@ -16,23 +16,51 @@ BitserialShape BitserialShape::make(size_t words, QuantType activations, QuantTy
   return s;
 }
 
-size_t packed_weight_words(const BitserialShape& s, size_t outputs, size_t lanes, size_t halves) {
-  return (outputs + lanes - 1) / lanes * lanes * s.words * static_cast<size_t>(s.w_bits) * halves;
+namespace {
+
+bool nibble_layout(const WeightLayout& layout, const BitserialShape& s) {
+  return layout.nibble_tables && nibble_tables_apply(s);
 }
 
-void pack_weights(const BitserialShape& s, const uint32_t* kernel_planes, size_t outputs, size_t lanes, size_t halves,
-                  size_t group_blocks, uint32_t* packed) {
-  const size_t blocks = (outputs + lanes - 1) / lanes;
+}  // namespace
+
+size_t packed_weight_words(const WeightLayout& layout, const BitserialShape& s, size_t outputs) {
+  const size_t per_channel = s.words * static_cast<size_t>(s.w_bits);  // 32-bit weight words
+  if (nibble_layout(layout, s))  // a byte per nibble: 8 bytes = 2 words per weight word
+    return (outputs + kNibbleChannels - 1) / kNibbleChannels * kNibbleChannels * per_channel * 2;
+  return (outputs + layout.lanes - 1) / layout.lanes * layout.lanes * per_channel * layout.halves;
+}
+
+void pack_weights(const WeightLayout& layout, const BitserialShape& s, const uint32_t* kernel_planes, size_t outputs,
+                  uint32_t* packed) {
   const size_t planes = static_cast<size_t>(s.w_bits);
-  for (size_t g = 0; g < blocks; g += group_blocks)
+  auto weight_word = [&](size_t o, size_t j, size_t k) {
+    return o < outputs ? kernel_planes[(o * planes + j) * s.words + k] : 0u;
+  };
+  if (nibble_layout(layout, s)) {
+    const size_t vectors = (outputs + kNibbleChannels - 1) / kNibbleChannels;
+    const size_t group = static_cast<size_t>(nibble_table_vectors(s.w_bits));
+    uint8_t* bytes = reinterpret_cast<uint8_t*>(packed);
+    for (size_t g = 0; g < vectors; g += group)
+      for (size_t k = 0; k < s.words; ++k)
+        for (size_t v = g; v < std::min(vectors, g + group); ++v)
+          for (size_t j = 0; j < planes; ++j)
+            for (int e = 0; e < 8; ++e)
+              for (size_t c = 0; c < kNibbleChannels; ++c)
+                *bytes++ = static_cast<uint8_t>((weight_word(v * kNibbleChannels + c, j, k) >> (4 * kNibbleOrder[e])) & 0xFu);
+    return;
+  }
+  const size_t lanes = layout.lanes;
+  const size_t blocks = (outputs + lanes - 1) / lanes;
+  const size_t group = static_cast<size_t>(choose_blocking(s.a_bits, s.w_bits, layout.accumulators).blocks);
+  for (size_t g = 0; g < blocks; g += group)
     for (size_t k = 0; k < s.words; ++k)
-      for (size_t b = g; b < std::min(blocks, g + group_blocks); ++b)
+      for (size_t b = g; b < std::min(blocks, g + group); ++b)
         for (size_t j = 0; j < planes; ++j)
-          for (size_t h = 0; h < halves; ++h)
+          for (size_t h = 0; h < layout.halves; ++h)
             for (size_t lane = 0; lane < lanes; ++lane) {
-              const size_t o = b * lanes + lane;
-              const uint32_t word = o < outputs ? kernel_planes[(o * planes + j) * s.words + k] : 0u;
-              *packed++ = halves == 1 ? word : (word >> (4 * h)) & 0x0F0F0F0Fu;
+              const uint32_t word = weight_word(b * lanes + lane, j, k);
+              *packed++ = layout.halves == 1 ? word : (word >> (4 * h)) & 0x0F0F0F0Fu;
             }
 }
 
@@ -132,7 +160,7 @@ void quantize_pack_reference(const QuantizeArgs& a, const float* x, size_t pixel
 }
 
 const KernelTable& reference_kernels() {
-  static const KernelTable table{"reference", always, 1, 1, 1, bitserial_gemm_reference, 1, float_gemm_reference,
+  static const KernelTable table{"reference", always, kReferenceWeights, bitserial_gemm_reference, 1, float_gemm_reference,
                                  quantize_pack_reference};
   return table;
 }

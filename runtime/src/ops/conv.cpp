@@ -193,8 +193,9 @@ void run_conv2d(const OpRun& r, size_t begin, size_t end, void* scratch) {
   for (size_t row = begin; row < end; ++row) {
     const int64_t n = static_cast<int64_t>(row) / g.oh, oy = static_cast<int64_t>(row) % g.oh;
     const size_t row_pixel = static_cast<size_t>((n * g.oh + oy) * g.ow);
-    for (int64_t ox0 = 0; ox0 < g.ow; ox0 += static_cast<int64_t>(kMaxGemmPixels)) {
-      const size_t pixels = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(kMaxGemmPixels), g.ow - ox0));
+    const int64_t block = static_cast<int64_t>(gemm_pixel_block(static_cast<size_t>(g.ow)));
+    for (int64_t ox0 = 0; ox0 < g.ow; ox0 += block) {
+      const size_t pixels = static_cast<size_t>(std::min<int64_t>(block, g.ow - ox0));
       for (int64_t group = 0; group < g.groups; ++group) {
         const size_t o0 = static_cast<size_t>(group * g.og);
         point_rows(g, x, static_cast<size_t>(g.c), static_cast<size_t>(group * g.cg), n, oy, ox0, pixels,
@@ -307,8 +308,7 @@ QuantizedLayer quantized_layer(const OpView& v) {
   q.tap_words = words_for(static_cast<size_t>(q.g.cg));
   q.shape = BitserialShape::make(q.taps * q.tap_words, v.in[0]->quant, v.in[1]->quant);
   q.direct = q.g.groups == 1 || q.g.cg % static_cast<int64_t>(kWordBits) == 0;
-  q.packed_group_words = packed_weight_words(q.shape, static_cast<size_t>(q.g.og), kernels().weight_lanes,
-                                             kernels().weight_halves);
+  q.packed_group_words = packed_weight_words(kernels().weights, q.shape, static_cast<size_t>(q.g.og));
   q.levels = v.out[0]->dtype == DType::kCodes ? v.out[0]->quant.threshold_count() : 0;
   return q;
 }
@@ -368,9 +368,8 @@ void prepare_quantized(const OpView& v, void* prepared) {
   uint32_t* packed = static_cast<uint32_t*>(prepared);
   const size_t group_weight_words = static_cast<size_t>(q.g.og) * q.shape.words * static_cast<size_t>(q.shape.w_bits);
   for (int64_t group = 0; group < q.g.groups; ++group)
-    pack_weights(q.shape, weights + static_cast<size_t>(group) * group_weight_words, static_cast<size_t>(q.g.og),
-                 kernels().weight_lanes, kernels().weight_halves, weight_group_blocks(kernels(), q.shape),
-                 packed + static_cast<size_t>(group) * q.packed_group_words);
+    pack_weights(kernels().weights, q.shape, weights + static_cast<size_t>(group) * group_weight_words,
+                 static_cast<size_t>(q.g.og), packed + static_cast<size_t>(group) * q.packed_group_words);
   if (q.levels) {
     int32_t* sign = reinterpret_cast<int32_t*>(packed + static_cast<size_t>(q.g.groups) * q.packed_group_words);
     prepare_thresholds(reinterpret_cast<const int32_t*>(v.in[2]->data), static_cast<size_t>(q.g.o), q.levels, sign,
@@ -428,8 +427,9 @@ void run_quantized(const OpRun& r, size_t begin, size_t end, void* scratch) {
     const size_t row_pixel = static_cast<size_t>((n * g.oh + oy) * g.ow);
     if (q.levels) std::memset(r.output<uint32_t>() + row_pixel * out_pixel_words, 0, static_cast<size_t>(g.ow) * out_pixel_words * 4);
     // A block of neighbouring output pixels goes through the gemm together so they share weight loads.
-    for (int64_t ox0 = 0; ox0 < g.ow; ox0 += static_cast<int64_t>(kMaxGemmPixels)) {
-      const size_t pixels = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(kMaxGemmPixels), g.ow - ox0));
+    const int64_t block = static_cast<int64_t>(gemm_pixel_block(static_cast<size_t>(g.ow)));
+    for (int64_t ox0 = 0; ox0 < g.ow; ox0 += block) {
+      const size_t pixels = static_cast<size_t>(std::min<int64_t>(block, g.ow - ox0));
       for (int64_t group = 0; group < g.groups; ++group) {
         if (q.direct) {
           point_rows(g, xd, x.pixel_planes().words_per_pixel(), static_cast<size_t>(group) * q.tap_words, n, oy, ox0,
