@@ -85,136 +85,180 @@ constexpr NibbleTables make_nibble_tables() {
 }
 constexpr NibbleTables kNibbleTables = make_nibble_tables();
 
-// Adds the byte counters into the 16-bit counts and clears them. (A function, not a lambda: GCC
-// kept the counters in memory when a lambda captured them for another lambda.)
-template <int N, int WB>
-__attribute__((always_inline)) inline void widen_counts(__m256i (&count)[N][WB], __m256i (&wide)[N][WB][2]) {
-  LOWBIT_UNROLL
-  for (int n = 0; n < N; ++n)
-    LOWBIT_UNROLL
-    for (int j = 0; j < WB; ++j) {
-      wide[n][j][0] = _mm256_add_epi16(wide[n][j][0], _mm256_unpacklo_epi8(count[n][j], _mm256_setzero_si256()));
-      wide[n][j][1] = _mm256_add_epi16(wide[n][j][1], _mm256_unpackhi_epi8(count[n][j], _mm256_setzero_si256()));
-      count[n][j] = _mm256_setzero_si256();
-    }
-}
-
-// One group of N channel vectors (N * 32 channels from vector v0) for all `pixels` pixels.
+// One group of N channel vectors (N * 32 channels from vector v0) for the pixels of one gemm call.
+//
+// Byte counters take 2 steps of 8 lookups <= 12 (two planes), or 7 of lookups <= 4 (one plane),
+// before they are widened into 16-bit counts. The steps run in chunks whose weights (14 KiB) stay
+// in L1 while all pixels of the call go through them (re-reading a whole layer's weights per pixel
+// from L2 halved the speed); after a chunk each pixel's 16-bit counts go to its int32 totals, and
+// after the last one the totals to the output. Pixels go in pairs: each weight vector loaded
+// serves two tables.
 template <int AB, int WB, int N>
-void nibble_group(const BitserialShape& s, const PatchRows& a, size_t pixels, const uint32_t* weights, size_t v0,
-                  size_t outputs, const GemmOutput& out) {
-  constexpr size_t kVectorWords = kNibbleChannels / 4;
-  constexpr size_t kVectorStepWords = WB * 8 * kVectorWords;  // one vector's weights per step
-  // Byte counters take 2 steps of 8 lookups <= 12 (two planes), or 7 of lookups <= 4 (one plane),
-  // then are widened into 16-bit counts. The steps run in chunks whose weights (14 KiB) stay in
-  // L1 while every pixel of the block goes through them (re-reading a whole layer's weights per
-  // pixel from L2 halved the speed); each pixel's 16-bit counts then go to its int32 totals.
-  constexpr size_t kByteSteps = AB == 2 ? 2 : 7;
-  constexpr size_t kChunkSteps = 28;
+class NibbleGroup {
+ public:
+  static constexpr size_t kVectorWords = kNibbleChannels / 4;
+  static constexpr size_t kVectorStepWords = WB * 8 * kVectorWords;  // one vector's weights per step
+  static constexpr size_t kByteSteps = AB == 2 ? 2 : 7;
+  static constexpr size_t kChunkSteps = 28;
   static_assert(kChunkSteps % kByteSteps == 0 && kChunkSteps * 8 * 12 < 65536, "16-bit counts hold a chunk");
-  alignas(32) int32_t total[kMaxGemmPixels][N * kNibbleChannels];  // between chunks (K > kChunkSteps words)
-  constexpr bool kCountActivations = WB == 1;  // binary weights' offset, as in simd::gemm_block
-  int32_t activation_count[kMaxGemmPixels][2] = {};
-  const size_t plane_stride = a.plane_stride;
-  const uint8_t* tables = &kNibbleTables.row[0][0];
-  simd::StepWalk walk(a, pixels, 0, weights + v0 * s.words * kVectorStepWords, N * kVectorStepWords);
-  while (walk.remaining() != 0) {
-    const size_t chunk = std::min(walk.remaining(), kChunkSteps);
-    const bool first = walk.remaining() == walk.steps(), last = walk.remaining() == chunk;
-    for (size_t m = 0; m < pixels; ++m) {
-      simd::StepWalk pixel_walk = walk.pixel(m);
-      __m256i wide[N][WB][2];  // 16-bit counts: bytes 0-7 and 16-23 of the counters, then 8-15 and 24-31
-      __m256i count[N][WB];    // byte counters
+
+  NibbleGroup(const BitserialShape& s, const PatchRows& a, size_t pixels, size_t v0, size_t outputs,
+              const GemmOutput& out)
+      : s_(s), out_(out), pixels_(pixels), v0_(v0), outputs_(outputs), plane_stride_(a.plane_stride) {}
+
+  void run(const PatchRows& a, const uint32_t* weights) {
+    simd::StepWalk walk(a, pixels_, 0, weights + v0_ * s_.words * kVectorStepWords, N * kVectorStepWords);
+    while (walk.remaining() != 0) {
+      const size_t chunk = std::min(walk.remaining(), kChunkSteps);
+      first_ = walk.remaining() == walk.steps();
+      last_ = walk.remaining() == chunk;
+      size_t m = 0;
+      for (; m + 2 <= pixels_; m += 2) run_pixels<2>(m, walk.pixel(m), chunk);
+      for (; m < pixels_; ++m) run_pixels<1>(m, walk.pixel(m), chunk);
+      walk.advance(chunk);
+    }
+  }
+
+ private:
+  // Pixels m0 .. m0 + M - 1 through one chunk of steps.
+  template <int M>
+  __attribute__((always_inline)) void run_pixels(size_t m0, simd::StepWalk walk, size_t chunk) {
+    __m256i wide[M][N][WB][2];  // 16-bit counts: bytes 0-7 and 16-23 of the counters, then 8-15 and 24-31
+    __m256i count[M][N][WB];    // byte counters
+    LOWBIT_UNROLL
+    for (int m = 0; m < M; ++m)
       LOWBIT_UNROLL
       for (int n = 0; n < N; ++n)
         LOWBIT_UNROLL
-        for (int j = 0; j < WB; ++j) wide[n][j][0] = wide[n][j][1] = count[n][j] = _mm256_setzero_si256();
-      size_t since_widen = 0;
-      int32_t count0 = 0, count1 = 0;  // the chunk's activation popcounts (scalars: GCC vectorized an array)
-      pixel_walk.next(chunk, [&](const uint32_t* const* rows, size_t word, const uint32_t* step_weights) {
-        const uint32_t* x = rows[0] + word;
+        for (int j = 0; j < WB; ++j) wide[m][n][j][0] = wide[m][n][j][1] = count[m][n][j] = _mm256_setzero_si256();
+    // The chunk's activation popcounts, weighted by plane (binary weights' offset). Kept as
+    // a_weight[0] * (count0 + 2 * count1) per pixel; GCC vectorized a per-plane array badly.
+    int32_t weighted_count[M] = {};
+    const uint8_t* tables = &kNibbleTables.row[0][0];
+    const size_t plane_stride = plane_stride_;
+    size_t since_widen = 0;
+    walk.next(chunk, [&](const uint32_t* const* rows, size_t word, const uint32_t* step_weights) {
+      uint64_t z[M];  // byte e: the table row of nibble kNibbleOrder[e] of both planes
+      LOWBIT_UNROLL
+      for (int m = 0; m < M; ++m) {
+        const uint32_t* x = rows[m] + word;
         const uint32_t x0 = x[0], x1 = AB == 2 ? x[plane_stride] : 0u;
-        if constexpr (kCountActivations) {
-          count0 += __builtin_popcount(x0);
-          count1 += __builtin_popcount(x1);
-        }
-        // Byte e of z: the table row of nibble kNibbleOrder[e] of both planes.
-        const uint64_t z = ((x0 & 0x0F0F0F0Fu) | ((x1 & 0x0F0F0F0Fu) << 4)) |
-                           uint64_t{((x0 >> 4) & 0x0F0F0F0Fu) | (x1 & 0xF0F0F0F0u)} << 32;
+        if constexpr (kCountActivations) weighted_count[m] += __builtin_popcount(x0) + 2 * __builtin_popcount(x1);
+        z[m] = ((x0 & 0x0F0F0F0Fu) | ((x1 & 0x0F0F0F0Fu) << 4)) | uint64_t{((x0 >> 4) & 0x0F0F0F0Fu) | (x1 & 0xF0F0F0F0u)} << 32;
+      }
+      LOWBIT_UNROLL
+      for (int e = 0; e < 8; ++e) {
+        __m256i table[M];
         LOWBIT_UNROLL
-        for (int e = 0; e < 8; ++e) {
-          const __m256i table = _mm256_load_si256(reinterpret_cast<const __m256i*>(tables + ((z >> (8 * e)) & 0xFF) * 32));
+        for (int m = 0; m < M; ++m)
+          table[m] = _mm256_load_si256(reinterpret_cast<const __m256i*>(tables + ((z[m] >> (8 * e)) & 0xFF) * 32));
+        LOWBIT_UNROLL
+        for (int n = 0; n < N; ++n)
           LOWBIT_UNROLL
-          for (int n = 0; n < N; ++n)
+          for (int j = 0; j < WB; ++j) {
+            __m256i nibbles = _mm256_loadu_si256(
+                reinterpret_cast<const __m256i*>(step_weights + (static_cast<size_t>(n * WB + j) * 8 + static_cast<size_t>(e)) * kVectorWords));
+            // One load for the M lookups: GCC otherwise folds it into each VPSHUFB, and the loads
+            // (2 per cycle) become the bottleneck instead of the lookups.
+            if constexpr (M > 1) asm("" : "+x"(nibbles));
             LOWBIT_UNROLL
-            for (int j = 0; j < WB; ++j) {
-              const __m256i nibbles = _mm256_loadu_si256(
-                  reinterpret_cast<const __m256i*>(step_weights + (static_cast<size_t>(n * WB + j) * 8 + static_cast<size_t>(e)) * kVectorWords));
-              __m256i c = _mm256_add_epi8(count[n][j], _mm256_shuffle_epi8(table, nibbles));
+            for (int m = 0; m < M; ++m) {
+              __m256i c = _mm256_add_epi8(count[m][n][j], _mm256_shuffle_epi8(table[m], nibbles));
               // Keeps the adds in order: GCC otherwise re-associates the 8 lookups into a tree
               // whose partial sums spill (measured 1.3x slower). On a local, not the array
               // element: an asm operand makes its array live in memory.
               asm("" : "+x"(c));
-              count[n][j] = c;
+              count[m][n][j] = c;
             }
-        }
-        if (++since_widen == kByteSteps) {
-          widen_counts(count, wide);
-          since_widen = 0;
-        }
-      });
-      widen_counts(count, wide);
-      activation_count[m][0] += count0;
-      activation_count[m][1] += count1;
-      // The chunk's int32 totals, 8 channels per Sum in channel order: the 16-bit counts hold
-      // channels h * 8 + lane * 16 + (0..7) in their 128-bit lane `lane`.
-      Avx2::Sum sum[N * 4];
+          }
+      }
+      if (++since_widen == kByteSteps) {
+        widen_counts<M>(count, wide);
+        since_widen = 0;
+      }
+    });
+    widen_counts<M>(count, wide);
+    LOWBIT_UNROLL
+    for (int m = 0; m < M; ++m) {
+      activation_count_[m0 + static_cast<size_t>(m)] += weighted_count[m];
+      finish_chunk(m0 + static_cast<size_t>(m), wide[m]);
+    }
+  }
+
+  // Adds the byte counters into the 16-bit counts and clears them. (A function, not a lambda: GCC
+  // kept the counters in memory when a lambda captured them for another lambda.)
+  template <int M>
+  static __attribute__((always_inline)) void widen_counts(__m256i (&count)[M][N][WB], __m256i (&wide)[M][N][WB][2]) {
+    LOWBIT_UNROLL
+    for (int m = 0; m < M; ++m)
       LOWBIT_UNROLL
       for (int n = 0; n < N; ++n)
         LOWBIT_UNROLL
         for (int j = 0; j < WB; ++j) {
-          const __m256i scale = _mm256_set1_epi32(s.a_weight[0] * s.w_weight[j]);
-          LOWBIT_UNROLL
-          for (int h = 0; h < 2; ++h)
-            LOWBIT_UNROLL
-            for (int lane = 0; lane < 2; ++lane) {
-              const __m128i half = lane == 0 ? _mm256_castsi256_si128(wide[n][j][h]) : _mm256_extracti128_si256(wide[n][j][h], 1);
-              const __m256i v = _mm256_mullo_epi32(_mm256_cvtepu16_epi32(half), scale);
-              const int b = n * 4 + h + 2 * lane;
-              sum[b] = j == 0 ? v : _mm256_add_epi32(sum[b], v);
-            }
+          wide[m][n][j][0] = _mm256_add_epi16(wide[m][n][j][0], _mm256_unpacklo_epi8(count[m][n][j], _mm256_setzero_si256()));
+          wide[m][n][j][1] = _mm256_add_epi16(wide[m][n][j][1], _mm256_unpackhi_epi8(count[m][n][j], _mm256_setzero_si256()));
+          count[m][n][j] = _mm256_setzero_si256();
         }
-      __m256i* pixel_total = reinterpret_cast<__m256i*>(total[m]);
-      if (!first)
+  }
+
+  // Pixel m's 16-bit counts of a chunk into its int32 totals, 8 channels per Sum in channel order
+  // (the 16-bit counts hold channels h * 8 + lane * 16 + 0..7 in their 128-bit lane `lane`); after
+  // the last chunk, to the output.
+  void finish_chunk(size_t m, const __m256i (&wide)[N][WB][2]) {
+    Avx2::Sum sum[N * 4];
+    LOWBIT_UNROLL
+    for (int n = 0; n < N; ++n)
+      LOWBIT_UNROLL
+      for (int j = 0; j < WB; ++j) {
+        const __m256i scale = _mm256_set1_epi32(s_.a_weight[0] * s_.w_weight[j]);
         LOWBIT_UNROLL
-        for (int b = 0; b < N * 4; ++b) sum[b] = _mm256_add_epi32(sum[b], _mm256_load_si256(pixel_total + b));
-      if (!last) {
-        LOWBIT_UNROLL
-        for (int b = 0; b < N * 4; ++b) _mm256_store_si256(pixel_total + b, sum[b]);
-        continue;
+        for (int h = 0; h < 2; ++h)
+          LOWBIT_UNROLL
+          for (int lane = 0; lane < 2; ++lane) {
+            const __m128i half = lane == 0 ? _mm256_castsi256_si128(wide[n][j][h]) : _mm256_extracti128_si256(wide[n][j][h], 1);
+            const __m256i v = _mm256_mullo_epi32(_mm256_cvtepu16_epi32(half), scale);
+            const int b = n * 4 + h + 2 * lane;
+            sum[b] = j == 0 ? v : _mm256_add_epi32(sum[b], v);
+          }
       }
-      int32_t offset = 0;
-      if constexpr (kCountActivations) {
-        LOWBIT_UNROLL
-        for (int p = 0; p < AB; ++p) offset += s.a_weight[p] * activation_count[m][p];
-        offset *= s.w_offset;
-      }
-      simd::finish_pixel<Avx2, N * 4>(out, sum, offset, m, v0 * kNibbleChannels, outputs);
+    __m256i* pixel_total = reinterpret_cast<__m256i*>(total_[m]);
+    if (!first_)
+      LOWBIT_UNROLL
+      for (int b = 0; b < N * 4; ++b) sum[b] = _mm256_add_epi32(sum[b], _mm256_load_si256(pixel_total + b));
+    if (!last_) {
+      LOWBIT_UNROLL
+      for (int b = 0; b < N * 4; ++b) _mm256_store_si256(pixel_total + b, sum[b]);
+      return;
     }
-    walk.advance(chunk);
+    // Binary weights (one plane, the only kind with an offset): w_offset * sum_p a_weight[p] * popcount(A_p).
+    const int32_t offset = kCountActivations ? s_.w_offset * s_.a_weight[0] * activation_count_[m] : 0;
+    simd::finish_pixel<Avx2, N * 4>(out_, sum, offset, m, v0_ * kNibbleChannels, outputs_);
+  }
+
+  static constexpr bool kCountActivations = WB == 1;
+  const BitserialShape& s_;
+  const GemmOutput& out_;
+  const size_t pixels_, v0_, outputs_, plane_stride_;
+  bool first_ = true, last_ = true;  // the current chunk's place
+  alignas(32) int32_t total_[kMaxGemmPixels][N * kNibbleChannels];  // between chunks (K > kChunkSteps words)
+  int32_t activation_count_[kMaxGemmPixels] = {};  // per pixel, in units of a_weight[0]
+};
+
+// The channel vectors from v on: groups of N, then the layer's last, smaller group (the layout's
+// groups, pack_weights).
+template <int AB, int WB, int N>
+void nibble_groups(const BitserialShape& s, const PatchRows& a, size_t pixels, const uint32_t* weights, size_t outputs,
+                   const GemmOutput& out, size_t v) {
+  const size_t vectors = (outputs + kNibbleChannels - 1) / kNibbleChannels;
+  for (; v + N <= vectors; v += N) NibbleGroup<AB, WB, N>(s, a, pixels, v, outputs, out).run(a, weights);
+  if constexpr (N > 1) {
+    if (v < vectors) nibble_groups<AB, WB, N - 1>(s, a, pixels, weights, outputs, out, v);
   }
 }
-
 template <int AB, int WB>
 void nibble_gemm(const BitserialShape& s, const PatchRows& a, size_t pixels, const uint32_t* weights, size_t outputs,
                  const GemmOutput& out) {
-  constexpr int N = nibble_table_vectors(WB);
-  const size_t vectors = (outputs + kNibbleChannels - 1) / kNibbleChannels;
-  size_t v = 0;
-  for (; v + N <= vectors; v += N) nibble_group<AB, WB, N>(s, a, pixels, weights, v, outputs, out);
-  if constexpr (N > 1) {
-    if (v < vectors) nibble_group<AB, WB, 1>(s, a, pixels, weights, v, outputs, out);
-  }
+  nibble_groups<AB, WB, nibble_table_vectors(WB)>(s, a, pixels, weights, outputs, out, 0);
 }
 
 // The table's gemm: nibble tables where they apply (the layout pack_weights chose), else the
