@@ -85,73 +85,110 @@ constexpr NibbleTables make_nibble_tables() {
 }
 constexpr NibbleTables kNibbleTables = make_nibble_tables();
 
-// One group of N channel vectors (N * 32 channels from vector v0) for the pixels of one gemm call.
+// The activations of one gemm call as table-row byte offsets, in k-word order (the weights'):
+// offsets[(k * pixels + m) * 8 + e] = 32 * (table row of nibble kNibbleOrder[e] of both planes of
+// pixel m's word k). Computed once per call for all channel groups: the inner loop then takes a
+// table with one 16-bit load and one table load, where extracting the row from the activation
+// words there took ~5 scalar instructions per table and made the loop dispatch-bound.
+
+template <int AB>
+void table_offsets(const PatchRows& a, size_t pixels, size_t m0, size_t count, uint16_t* offsets,
+                   int32_t* activation_counts) {
+  const size_t step = count * 8;  // from one k word to the next
+  std::fill(activation_counts, activation_counts + count, 0);
+  for (size_t t = 0; t < a.taps; ++t) {
+    const uint32_t* const* rows = a.rows + t * pixels + m0;
+    uint16_t* tap_offsets = offsets + t * a.tap_words * step;
+    for (size_t m = 0; m < count; ++m) {
+      const uint32_t* x = rows[m];
+      int32_t weighted_count = 0;  // count0 + 2 * count1: binary weights' offset, in units of a_weight[0]
+      // A stride-1 conv's tap t of pixel m is tap t - 1 of pixel m + 1 (already done): copied.
+      const bool seen = t > 0 && m + 1 < count && a.rows[(t - 1) * pixels + m0 + m + 1] == x;
+      for (size_t i = 0; i < a.tap_words; ++i) {
+        const uint32_t x0 = x[i], x1 = AB == 2 ? x[i + a.plane_stride] : 0u;
+        weighted_count += __builtin_popcount(x0) + 2 * __builtin_popcount(x1);
+        uint16_t* dst = tap_offsets + i * step + m * 8;
+        __m128i row_offsets;
+        if (seen) {
+          row_offsets = _mm_loadu_si128(reinterpret_cast<const __m128i*>(dst - a.tap_words * step + 8));
+        } else {
+          // Byte e: row of nibble kNibbleOrder[e], plane 0 in its low half, plane 1 in its high half.
+          const uint64_t row = ((x0 & 0x0F0F0F0Fu) | ((x1 & 0x0F0F0F0Fu) << 4)) |
+                               uint64_t{((x0 >> 4) & 0x0F0F0F0Fu) | (x1 & 0xF0F0F0F0u)} << 32;
+          row_offsets = _mm_slli_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(row))), 5);
+        }
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), row_offsets);
+      }
+      activation_counts[m] += weighted_count;
+    }
+  }
+}
+
+// One group of N channel vectors (N * 32 channels from vector v0) for `pixels` pixels whose
+// table_offsets are given.
 //
 // Byte counters take 2 steps of 8 lookups <= 12 (two planes), or 7 of lookups <= 4 (one plane),
 // before they are widened into 16-bit counts. The steps run in chunks whose weights (14 KiB) stay
-// in L1 while all pixels of the call go through them (re-reading a whole layer's weights per pixel
-// from L2 halved the speed); after a chunk each pixel's 16-bit counts go to its int32 totals, and
-// after the last one the totals to the output. Pixels go in pairs: each weight vector loaded
-// serves two tables.
+// in L1 while all pixels go through them (re-reading a whole layer's weights per pixel from L2
+// halved the speed); after a chunk each pixel's 16-bit counts go to its int32 totals, and after the
+// last one the totals to the output. Pixels go in pairs: each weight vector loaded serves two tables.
 template <int AB, int WB, int N>
 class NibbleGroup {
  public:
   static constexpr size_t kVectorWords = kNibbleChannels / 4;
   static constexpr size_t kVectorStepWords = WB * 8 * kVectorWords;  // one vector's weights per step
+  static constexpr size_t kStepWords = N * kVectorStepWords;          // the group's weights per step
   static constexpr size_t kByteSteps = AB == 2 ? 2 : 7;
-  static constexpr size_t kChunkSteps = 28;
+  static constexpr size_t kChunkSteps = AB == 2 ? 36 : 35;
+  static constexpr int kPixels = 2;  // per pass through a chunk
   static_assert(kChunkSteps % kByteSteps == 0 && kChunkSteps * 8 * 12 < 65536, "16-bit counts hold a chunk");
 
-  NibbleGroup(const BitserialShape& s, const PatchRows& a, size_t pixels, size_t v0, size_t outputs,
-              const GemmOutput& out)
-      : s_(s), out_(out), pixels_(pixels), v0_(v0), outputs_(outputs), plane_stride_(a.plane_stride) {}
+  NibbleGroup(const BitserialShape& s, const uint16_t* offsets, const int32_t* activation_counts, size_t pixels,
+              size_t m0, const uint32_t* weights, size_t v0, size_t outputs, const GemmOutput& out)
+      : s_(s),
+        out_(out),
+        offsets_(offsets),
+        activation_counts_(activation_counts),
+        weights_(weights + v0 * s.words * kVectorStepWords),
+        pixels_(pixels),
+        m0_(m0),
+        v0_(v0),
+        outputs_(outputs) {}
 
-  void run(const PatchRows& a, const uint32_t* weights) {
-    simd::StepWalk walk(a, pixels_, 0, weights + v0_ * s_.words * kVectorStepWords, N * kVectorStepWords);
-    while (walk.remaining() != 0) {
-      const size_t chunk = std::min(walk.remaining(), kChunkSteps);
-      first_ = walk.remaining() == walk.steps();
-      last_ = walk.remaining() == chunk;
+  void run() {
+    for (size_t k0 = 0; k0 < s_.words; k0 += kChunkSteps) {
+      const size_t chunk = std::min(s_.words - k0, kChunkSteps);
+      first_ = k0 == 0;
+      last_ = k0 + chunk == s_.words;
       size_t m = 0;
-      for (; m + 2 <= pixels_; m += 2) run_pixels<2>(m, walk.pixel(m), chunk);
-      for (; m < pixels_; ++m) run_pixels<1>(m, walk.pixel(m), chunk);
-      walk.advance(chunk);
+      for (; m + kPixels <= pixels_; m += kPixels) run_pixels<kPixels>(m, k0, chunk);
+      for (; m < pixels_; ++m) run_pixels<1>(m, k0, chunk);
     }
   }
 
  private:
-  // Pixels m0 .. m0 + M - 1 through one chunk of steps.
+  // Pixels m0 .. m0 + M - 1 through the chunk of steps from k0.
   template <int M>
-  __attribute__((always_inline)) void run_pixels(size_t m0, simd::StepWalk walk, size_t chunk) {
-    __m256i wide[M][N][WB][2];  // 16-bit counts: bytes 0-7 and 16-23 of the counters, then 8-15 and 24-31
+  __attribute__((always_inline)) void run_pixels(size_t m0, size_t k0, size_t chunk) {
     __m256i count[M][N][WB];    // byte counters
+    auto& wide = *reinterpret_cast<__m256i(*)[M][N][WB][2]>(wide_);
     LOWBIT_UNROLL
     for (int m = 0; m < M; ++m)
       LOWBIT_UNROLL
       for (int n = 0; n < N; ++n)
         LOWBIT_UNROLL
         for (int j = 0; j < WB; ++j) wide[m][n][j][0] = wide[m][n][j][1] = count[m][n][j] = _mm256_setzero_si256();
-    // The chunk's activation popcounts, weighted by plane (binary weights' offset). Kept as
-    // a_weight[0] * (count0 + 2 * count1) per pixel; GCC vectorized a per-plane array badly.
-    int32_t weighted_count[M] = {};
     const uint8_t* tables = &kNibbleTables.row[0][0];
-    const size_t plane_stride = plane_stride_;
-    size_t since_widen = 0;
-    walk.next(chunk, [&](const uint32_t* const* rows, size_t word, const uint32_t* step_weights) {
-      uint64_t z[M];  // byte e: the table row of nibble kNibbleOrder[e] of both planes
-      LOWBIT_UNROLL
-      for (int m = 0; m < M; ++m) {
-        const uint32_t* x = rows[m] + word;
-        const uint32_t x0 = x[0], x1 = AB == 2 ? x[plane_stride] : 0u;
-        if constexpr (kCountActivations) weighted_count[m] += __builtin_popcount(x0) + 2 * __builtin_popcount(x1);
-        z[m] = ((x0 & 0x0F0F0F0Fu) | ((x1 & 0x0F0F0F0Fu) << 4)) | uint64_t{((x0 >> 4) & 0x0F0F0F0Fu) | (x1 & 0xF0F0F0F0u)} << 32;
-      }
+    const size_t offset_step = pixels_ * 8;
+    const uint16_t* offsets = offsets_ + (k0 * pixels_ + m0) * 8;
+    const uint32_t* step_weights = weights_ + k0 * kStepWords;
+    for (size_t step = 0; step < chunk; ++step, offsets += offset_step, step_weights += kStepWords) {
       LOWBIT_UNROLL
       for (int e = 0; e < 8; ++e) {
         __m256i table[M];
         LOWBIT_UNROLL
         for (int m = 0; m < M; ++m)
-          table[m] = _mm256_load_si256(reinterpret_cast<const __m256i*>(tables + ((z[m] >> (8 * e)) & 0xFF) * 32));
+          table[m] = _mm256_load_si256(reinterpret_cast<const __m256i*>(tables + offsets[m * 8 + e]));
         LOWBIT_UNROLL
         for (int n = 0; n < N; ++n)
           LOWBIT_UNROLL
@@ -172,17 +209,11 @@ class NibbleGroup {
             }
           }
       }
-      if (++since_widen == kByteSteps) {
-        widen_counts<M>(count, wide);
-        since_widen = 0;
-      }
-    });
+      if ((step + 1) % kByteSteps == 0) widen_counts<M>(count, wide);
+    }
     widen_counts<M>(count, wide);
     LOWBIT_UNROLL
-    for (int m = 0; m < M; ++m) {
-      activation_count_[m0 + static_cast<size_t>(m)] += weighted_count[m];
-      finish_chunk(m0 + static_cast<size_t>(m), wide[m]);
-    }
+    for (int m = 0; m < M; ++m) finish_chunk(m0 + static_cast<size_t>(m), wide[m]);
   }
 
   // Adds the byte counters into the 16-bit counts and clears them. (A function, not a lambda: GCC
@@ -198,6 +229,7 @@ class NibbleGroup {
           wide[m][n][j][0] = _mm256_add_epi16(wide[m][n][j][0], _mm256_unpacklo_epi8(count[m][n][j], _mm256_setzero_si256()));
           wide[m][n][j][1] = _mm256_add_epi16(wide[m][n][j][1], _mm256_unpackhi_epi8(count[m][n][j], _mm256_setzero_si256()));
           count[m][n][j] = _mm256_setzero_si256();
+          asm volatile("" ::: "memory");
         }
   }
 
@@ -231,34 +263,46 @@ class NibbleGroup {
       return;
     }
     // Binary weights (one plane, the only kind with an offset): w_offset * sum_p a_weight[p] * popcount(A_p).
-    const int32_t offset = kCountActivations ? s_.w_offset * s_.a_weight[0] * activation_count_[m] : 0;
-    simd::finish_pixel<Avx2, N * 4>(out_, sum, offset, m, v0_ * kNibbleChannels, outputs_);
+    const int32_t offset = WB == 1 ? s_.w_offset * s_.a_weight[0] * activation_counts_[m] : 0;
+    simd::finish_pixel<Avx2, N * 4>(out_, sum, offset, m0_ + m, v0_ * kNibbleChannels, outputs_);
   }
 
-  static constexpr bool kCountActivations = WB == 1;
   const BitserialShape& s_;
   const GemmOutput& out_;
-  const size_t pixels_, v0_, outputs_, plane_stride_;
+  const uint16_t* offsets_;
+  const int32_t* activation_counts_;
+  const uint32_t* weights_;  // the group's
+  const size_t pixels_, m0_, v0_, outputs_;
   bool first_ = true, last_ = true;  // the current chunk's place
-  alignas(32) int32_t total_[kMaxGemmPixels][N * kNibbleChannels];  // between chunks (K > kChunkSteps words)
-  int32_t activation_count_[kMaxGemmPixels] = {};  // per pixel, in units of a_weight[0]
+  alignas(32) int32_t total_[kMaxGemmPixels][N * kNibbleChannels];
+  __m256i wide_[kPixels * N * WB * 2];  // run_pixels' 16-bit counts  // between chunks (K > kChunkSteps words)
 };
 
 // The channel vectors from v on: groups of N, then the layer's last, smaller group (the layout's
 // groups, pack_weights).
 template <int AB, int WB, int N>
-void nibble_groups(const BitserialShape& s, const PatchRows& a, size_t pixels, const uint32_t* weights, size_t outputs,
-                   const GemmOutput& out, size_t v) {
+void nibble_groups(const BitserialShape& s, const uint16_t* offsets, const int32_t* activation_counts, size_t pixels,
+                   size_t m0, const uint32_t* weights, size_t outputs, const GemmOutput& out, size_t v) {
   const size_t vectors = (outputs + kNibbleChannels - 1) / kNibbleChannels;
-  for (; v + N <= vectors; v += N) NibbleGroup<AB, WB, N>(s, a, pixels, v, outputs, out).run(a, weights);
+  for (; v + N <= vectors; v += N)
+    NibbleGroup<AB, WB, N>(s, offsets, activation_counts, pixels, m0, weights, v, outputs, out).run();
   if constexpr (N > 1) {
-    if (v < vectors) nibble_groups<AB, WB, N - 1>(s, a, pixels, weights, outputs, out, v);
+    if (v < vectors) nibble_groups<AB, WB, N - 1>(s, offsets, activation_counts, pixels, m0, weights, outputs, out, v);
   }
 }
+
+// The pixels in blocks whose offsets fit 64 KiB (all of them unless K is large).
 template <int AB, int WB>
 void nibble_gemm(const BitserialShape& s, const PatchRows& a, size_t pixels, const uint32_t* weights, size_t outputs,
                  const GemmOutput& out) {
-  nibble_groups<AB, WB, nibble_table_vectors(WB)>(s, a, pixels, weights, outputs, out, 0);
+  alignas(16) uint16_t offsets[kNibbleMaxWords * 8];
+  int32_t activation_counts[kMaxGemmPixels];
+  const size_t block = std::min(pixels, kNibbleMaxWords / s.words);
+  for (size_t m0 = 0; m0 < pixels; m0 += block) {
+    const size_t count = std::min(block, pixels - m0);
+    table_offsets<AB>(a, pixels, m0, count, offsets, activation_counts);
+    nibble_groups<AB, WB, nibble_table_vectors(WB)>(s, offsets, activation_counts, count, m0, weights, outputs, out, 0);
+  }
 }
 
 // The table's gemm: nibble tables where they apply (the layout pack_weights chose), else the

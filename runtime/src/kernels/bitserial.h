@@ -57,8 +57,11 @@ void pack_weights(const WeightLayout& layout, const BitserialShape& s, const uin
 // The nibble-table gemm (AVX2) looks up, per activation nibble position, a 16-byte table of
 // "weighted popcount of this activation nibble AND any weight nibble": one table serves one plane,
 // or two planes whose weights are 1:2 (unsigned 2-bit codes), and up to two weight planes.
+// It holds the table offsets of at least one pixel's kNibbleMaxWords words.
+constexpr size_t kNibbleMaxWords = 4096;
 inline bool nibble_tables_apply(const BitserialShape& s) {
-  return (s.a_bits == 1 || (s.a_bits == 2 && s.a_weight[1] == 2 * s.a_weight[0])) && s.w_bits <= 2;
+  return (s.a_bits == 1 || (s.a_bits == 2 && s.a_weight[1] == 2 * s.a_weight[0])) && s.w_bits <= 2 &&
+         s.words <= kNibbleMaxWords;
 }
 constexpr size_t kNibbleChannels = 32;
 // Channel vectors per group (weights: 2 vectors per plane and step): two for binary weights, one
