@@ -64,6 +64,7 @@ struct KernelCase {
   QuantType a, w;
   size_t words, pixels, outputs, taps;
   std::vector<bool> padding_tap;
+  bool shifted_taps = false;  // like a stride-1 conv: pixel m's tap t is pixel m + 1's tap t - 1 (same row)
   std::vector<uint32_t> patches, weights;  // [pixel][plane][words]; kernel planes [output][plane][words]
   std::vector<int64_t> expected;           // [pixels][outputs]
 };
@@ -84,19 +85,30 @@ KernelCase make_case(std::mt19937& g, QuantType a, QuantType w, size_t words, si
   k.taps = divisors[std::uniform_int_distribution<size_t>(0, divisors.size() - 1)(g)];
   k.padding_tap.assign(k.taps, false);
   for (size_t t = 0; t < k.taps; ++t) k.padding_tap[t] = k.taps > 1 && std::bernoulli_distribution(0.2)(g);
+  k.shifted_taps = k.taps > 1 && std::bernoulli_distribution(0.5)(g);
   const size_t lanes = words * 32, tap_lanes = lanes / k.taps;
   const double valid_fraction = std::uniform_real_distribution<double>(0.3, 1.0)(g);
   std::vector<bool> valid(lanes);
-  for (size_t i = 0; i < lanes; ++i) valid[i] = !k.padding_tap[i / tap_lanes] && std::bernoulli_distribution(valid_fraction)(g);
+  for (size_t i = 0; i < lanes; ++i)  // shifted taps: the same channels valid in every tap
+    valid[i] = !k.padding_tap[i / tap_lanes] &&
+               (k.shifted_taps && i >= tap_lanes ? valid[i % tap_lanes] : std::bernoulli_distribution(valid_fraction)(g));
+  if (k.shifted_taps && k.padding_tap[0])
+    for (size_t i = tap_lanes; i < lanes; ++i) valid[i] = !k.padding_tap[i / tap_lanes];
   const size_t patch_words = words * static_cast<size_t>(a.bits);
   std::vector<int32_t> acodes(pixels * lanes, 0);
+  for (size_t m = 0; m < pixels; ++m)
+    for (size_t i = 0; i < lanes; ++i)
+      if (valid[i]) acodes[m * lanes + i] = random_code(g, a);
+  if (k.shifted_taps)
+    for (size_t t = 1; t < k.taps; ++t)
+      for (size_t m = 0; m + 1 < pixels; ++m)
+        if (!k.padding_tap[t] && !k.padding_tap[t - 1])
+          std::copy_n(acodes.begin() + static_cast<std::ptrdiff_t>((m + 1) * lanes + (t - 1) * tap_lanes), tap_lanes,
+                      acodes.begin() + static_cast<std::ptrdiff_t>(m * lanes + t * tap_lanes));
   k.patches.assign(pixels * patch_words, 0);
   for (size_t m = 0; m < pixels; ++m)
     for (size_t i = 0; i < lanes; ++i)
-      if (valid[i]) {
-        acodes[m * lanes + i] = random_code(g, a);
-        put(k.patches, m * patch_words, words, i, a, acodes[m * lanes + i]);
-      }
+      if (valid[i]) put(k.patches, m * patch_words, words, i, a, acodes[m * lanes + i]);
   k.weights.assign(k.outputs * static_cast<size_t>(w.bits) * words, 0);
   k.expected.assign(pixels * k.outputs, 0);
   for (size_t o = 0; o < k.outputs; ++o) {
@@ -140,6 +152,10 @@ std::vector<int32_t> run_gemm(const lowbit::KernelTable& table, const KernelCase
     for (size_t m = 0; m < k.pixels; ++m) {
       if (k.padding_tap[t]) {
         rows[t * k.pixels + m] = zeros.data();
+        continue;
+      }
+      if (k.shifted_taps && t > 0 && !k.padding_tap[t - 1] && m + 1 < k.pixels) {  // one buffer, as a conv's rows
+        rows[t * k.pixels + m] = rows[(t - 1) * k.pixels + m + 1];
         continue;
       }
       std::vector<uint32_t> buffer(planes * plane_stride);
