@@ -1,7 +1,8 @@
-// AVX2 kernels: 8 output channels per vector. Bit-serial popcount per byte by nibble lookup
-// (VPSHUFB) on weights packed as nibble halves, accumulated in bytes and widened to int32 lanes
-// every 31 steps (31 * 8 < 256);
-// float multiply + add (no FMA: results must equal the reference bit for bit).
+// AVX2 kernels. Bit-serial layers whose activations have one plane, or two planes weighted 1:2,
+// and weights of up to two planes run the nibble-table gemm below; the others the shared
+// channel-vectorized gemm (bitserial_simd.h), 8 output channels per vector, counting bytes by
+// nibble lookup (VPSHUFB) on weights packed as nibble halves. Float: multiply + add (no FMA:
+// results must equal the reference bit for bit).
 #include <immintrin.h>
 
 #include "kernels/bitserial_simd.h"
@@ -90,7 +91,6 @@ constexpr NibbleTables kNibbleTables = make_nibble_tables();
 // pixel m's word k). Computed once per call for all channel groups: the inner loop then takes a
 // table with one 16-bit load and one table load, where extracting the row from the activation
 // words there took ~5 scalar instructions per table and made the loop dispatch-bound.
-
 template <int AB>
 void table_offsets(const PatchRows& a, size_t pixels, size_t m0, size_t count, uint16_t* offsets,
                    int32_t* activation_counts) {
@@ -128,10 +128,11 @@ void table_offsets(const PatchRows& a, size_t pixels, size_t m0, size_t count, u
 // table_offsets are given.
 //
 // Byte counters take 2 steps of 8 lookups <= 12 (two planes), or 7 of lookups <= 4 (one plane),
-// before they are widened into 16-bit counts. The steps run in chunks whose weights (14 KiB) stay
-// in L1 while all pixels go through them (re-reading a whole layer's weights per pixel from L2
-// halved the speed); after a chunk each pixel's 16-bit counts go to its int32 totals, and after the
-// last one the totals to the output. Pixels go in fours: each weight vector loaded serves four tables.
+// before they are widened into 16-bit counts, which live in memory (L1): in registers they pushed
+// the counters out. The steps run in chunks whose weights (18 KiB) stay in L1 while all pixels go
+// through them (re-reading a whole layer's weights per pixel from L2 halved the speed); after a
+// chunk each pixel's 16-bit counts go to its int32 totals, and after the last one the totals to the
+// output.
 template <int AB, int WB, int N>
 class NibbleGroup {
  public:
