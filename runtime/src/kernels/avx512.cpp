@@ -41,6 +41,10 @@ struct Avx512 {
     return _mm512_and_si512(_mm512_add_epi32(level, _mm512_set1_epi32(t.pattern_offset)), _mm512_set1_epi32((1 << t.bits) - 1));
   }
   static uint32_t lane_bits(Sum x, int p) { return _mm512_test_epi32_mask(x, _mm512_set1_epi32(1 << p)); }
+  template <int NB>
+  static void plane_masks(const Sum (&x)[NB], int bits, uint64_t* masks) {
+    simd::plane_masks_by_lanes<Avx512, NB>(x, bits, masks);
+  }
   static __mmask16 lanes(size_t n) { return static_cast<__mmask16>(n >= 16 ? 0xFFFFu : (1u << n) - 1u); }
 };
 

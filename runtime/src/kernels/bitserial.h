@@ -141,9 +141,10 @@ using BitserialGemmFn = void (*)(const BitserialShape& s, const PatchRows& a, si
                                  const uint32_t* packed_weights, size_t outputs, const GemmOutput& out);
 
 // Largest pixel block an operator hands to one gemm call (sizes its scratch). A multiple of every
-// pixel blocking the tables use (2, 3, 4, 6). Large enough for a 14-pixel row in one call: the
-// nibble-table gemm reads a channel group's weights once per call.
-constexpr size_t kMaxGemmPixels = 24;
+// pixel blocking the tables use (2, 3, 4, 6). Rows up to 72 pixels go in one call: the nibble-table
+// gemm reads a channel group's weights once per call and runs 4 pixels per pass (a 56-pixel row as
+// 19 + 19 + 18 left 2- and 1-pixel passes: 3-4 % slower on layers b and c than 24 per call).
+constexpr size_t kMaxGemmPixels = 72;
 
 // The pixel block for rows of `width` pixels: as few blocks as kMaxGemmPixels allows, of equal
 // size (a 28-pixel row as 14 + 14, not 24 + 4).

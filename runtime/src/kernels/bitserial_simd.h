@@ -21,7 +21,10 @@
 //                                                      first + lane, as threshold_pack_reference computes it
 //                                                      (lanes >= n: anything; code_pattern_lanes below,
 //                                                      or the table's own)
-//   static uint32_t lane_bits(Sum x, int p);           bit i = bit p of lane i
+//   template <int NB> static void plane_masks(const Sum (&x)[NB], int bits, uint64_t* masks);
+//                                                      masks[p] bit n * kLanes + i = bit p of lane i of
+//                                                      x[n], for p < bits (plane_masks_by_lanes below
+//                                                      builds it from a lane_bits(Sum x, int p))
 //   static constexpr int kAccumulators;                Counts that fit the register file with the rest
 //
 // Why vectorize over output channels: every lane of an accumulator is one output channel, so a
@@ -115,6 +118,18 @@ inline void or_bits(uint32_t* words, size_t first, uint64_t bits, size_t count) 
   for (size_t i = 1; i * kWordBits < shift + count; ++i, rest >>= kWordBits) words[i] |= static_cast<uint32_t>(rest);
 }
 
+// plane_masks for tables that take one plane of one vector at a time:
+//   static uint32_t lane_bits(Sum x, int p);           bit i = bit p of lane i
+template <class P, int NB>
+__attribute__((always_inline)) inline void plane_masks_by_lanes(const typename P::Sum (&x)[NB], int bits,
+                                                                uint64_t* masks) {
+  for (int p = 0; p < bits; ++p) {
+    masks[p] = 0;
+    LOWBIT_UNROLL
+    for (int n = 0; n < NB; ++n) masks[p] |= uint64_t{P::lane_bits(x[n], p)} << (static_cast<size_t>(n) * P::kLanes);
+  }
+}
+
 // One pixel's outputs from its int32 totals, NB vectors of channels from first_output on (the
 // last may be partial): x + offset stored, or its codes emitted straight from registers (the
 // accumulators never travel through memory), every plane's bits of all NB vectors in one write.
@@ -140,10 +155,10 @@ __attribute__((always_inline)) inline void finish_pixel(const GemmOutput& out, c
     pattern[n] = P::code_pattern(*out.thresholds, total[n], offset, out.first + o, o < outputs ? std::min(L, outputs - o) : 0);
   }
   const size_t valid = std::min(NB * L, outputs - first_output);
+  uint64_t masks[kMaxBits];
+  P::template plane_masks<NB>(pattern, out.thresholds->bits, masks);
   for (int p = 0; p < out.thresholds->bits; ++p) {
-    uint64_t bits = 0;
-    LOWBIT_UNROLL
-    for (int n = 0; n < NB; ++n) bits |= uint64_t{P::lane_bits(pattern[n], p)} << (static_cast<size_t>(n) * L);
+    uint64_t bits = masks[p];
     if (valid < 64) bits &= (uint64_t{1} << valid) - 1;
     or_bits(out.codes + pixel * out.pixel_words + static_cast<size_t>(p) * out.plane_words, out.first + first_output,
             bits, valid);
@@ -294,8 +309,13 @@ __attribute__((always_inline)) inline typename P::Sum code_pattern_lanes(const T
   using Sum = typename P::Sum;
   const Sum x = P::mul_sum(P::load_sum(t.sign + c, n), P::add_sum(acc, P::set1_sum(add)));
   Sum pattern = P::set1_sum(t.levels + t.pattern_offset);
-  for (int k = 0; k < t.levels; ++k)
-    pattern = P::add_gt(pattern, P::load_sum(t.thresholds + static_cast<size_t>(k) * t.channels + c, n), x);
+  const int32_t* row = t.thresholds + c;
+  // The full-vector test outside the loop: GCC kept it inside, beside each threshold row's load.
+  if (n == P::kLanes) {
+    for (int k = 0; k < t.levels; ++k, row += t.channels) pattern = P::add_gt(pattern, P::load_sum(row, P::kLanes), x);
+  } else {
+    for (int k = 0; k < t.levels; ++k, row += t.channels) pattern = P::add_gt(pattern, P::load_sum(row, n), x);
+  }
   return P::and_sum(pattern, P::set1_sum((1 << t.bits) - 1));
 }
 

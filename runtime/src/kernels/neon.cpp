@@ -65,6 +65,11 @@ struct Neon {
     return vget_lane_u32(vpadd_u32(pairs, pairs), 0);
 #endif
   }
+  template <int NB>
+  static void plane_masks(const Sum (&x)[NB], int bits, uint64_t* masks) {
+    simd::plane_masks_by_lanes<Neon, NB>(x, bits, masks);
+  }
+
 };
 
 struct NeonFloat {
