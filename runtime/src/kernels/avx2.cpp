@@ -56,7 +56,8 @@ struct Avx2 {
   }
   static Sum set1_sum(int32_t v) { return _mm256_set1_epi32(v); }
   static Sum add_sum(Sum a, Sum b) { return _mm256_add_epi32(a, b); }
-  static Sum mul_sum(Sum a, Sum b) { return _mm256_mullo_epi32(a, b); }
+  // VPSIGND (one cycle) rather than VPMULLD: the sign is never 0.
+  static Sum apply_sign(Sum sign, Sum x) { return _mm256_sign_epi32(x, sign); }
   static Sum and_sum(Sum a, Sum b) { return _mm256_and_si256(a, b); }
   static Sum add_gt(Sum acc, Sum a, Sum b) { return _mm256_add_epi32(acc, _mm256_cmpgt_epi32(a, b)); }
   static uint32_t lane_bits(Sum x, int p) {
@@ -262,26 +263,29 @@ class NibbleGroup {
     for (int m = 0; m < M; ++m) finish_chunk(m0 + static_cast<size_t>(m), wide[m]);
   }
 
-  // Adds the byte counters into the 16-bit counts and clears them. (A function, not a lambda: GCC
-  // kept the counters in memory when a lambda captured them for another lambda.)
+  // Adds the byte counters into the 16-bit counts and clears them: even bytes (channels 2i) into
+  // wide[0], odd ones into wide[1], by AND and shift, which leave the shuffle ports to the lookups
+  // (VPUNPCK*BW would compete with VPSHUFB there). (A function, not a lambda: GCC kept the counters
+  // in memory when a lambda captured them for another lambda.)
   template <int M>
   static __attribute__((always_inline)) void widen_counts(__m256i (&count)[M][N][WB], __m256i (&wide)[M][N][WB][2]) {
+    const __m256i low_bytes = _mm256_set1_epi16(0x00FF);
     LOWBIT_UNROLL
     for (int m = 0; m < M; ++m)
       LOWBIT_UNROLL
       for (int n = 0; n < N; ++n)
         LOWBIT_UNROLL
         for (int j = 0; j < WB; ++j) {
-          wide[m][n][j][0] = _mm256_add_epi16(wide[m][n][j][0], _mm256_unpacklo_epi8(count[m][n][j], _mm256_setzero_si256()));
-          wide[m][n][j][1] = _mm256_add_epi16(wide[m][n][j][1], _mm256_unpackhi_epi8(count[m][n][j], _mm256_setzero_si256()));
+          wide[m][n][j][0] = _mm256_add_epi16(wide[m][n][j][0], _mm256_and_si256(count[m][n][j], low_bytes));
+          wide[m][n][j][1] = _mm256_add_epi16(wide[m][n][j][1], _mm256_srli_epi16(count[m][n][j], 8));
           count[m][n][j] = _mm256_setzero_si256();
           asm volatile("" ::: "memory");
         }
   }
 
-  // Pixel m's 16-bit counts of a chunk into its int32 totals, 8 channels per Sum in channel order
-  // (the 16-bit counts hold channels h * 8 + lane * 16 + 0..7 in their 128-bit lane `lane`); after
-  // the last chunk, to the output.
+  // Pixel m's 16-bit counts of a chunk into its int32 totals, 8 channels per Sum in channel order;
+  // after the last chunk, to the output. Interleaving the even and odd channels' counts gives
+  // channels h * 8 + lane * 16 + 0..7 in the 128-bit lane `lane` of the unpack's half h.
   void finish_chunk(size_t m, const __m256i (&wide)[N][WB][2]) {
     Avx2::Sum sum[N * 4];
     LOWBIT_UNROLL
@@ -289,11 +293,13 @@ class NibbleGroup {
       LOWBIT_UNROLL
       for (int j = 0; j < WB; ++j) {
         const __m256i scale = _mm256_set1_epi32(s_.a_weight[0] * s_.w_weight[j]);
+        const __m256i counts[2] = {_mm256_unpacklo_epi16(wide[n][j][0], wide[n][j][1]),
+                                   _mm256_unpackhi_epi16(wide[n][j][0], wide[n][j][1])};
         LOWBIT_UNROLL
         for (int h = 0; h < 2; ++h)
           LOWBIT_UNROLL
           for (int lane = 0; lane < 2; ++lane) {
-            const __m128i half = lane == 0 ? _mm256_castsi256_si128(wide[n][j][h]) : _mm256_extracti128_si256(wide[n][j][h], 1);
+            const __m128i half = lane == 0 ? _mm256_castsi256_si128(counts[h]) : _mm256_extracti128_si256(counts[h], 1);
             const __m256i v = _mm256_mullo_epi32(_mm256_cvtepu16_epi32(half), scale);
             const int b = n * 4 + h + 2 * lane;
             sum[b] = j == 0 ? v : _mm256_add_epi32(sum[b], v);

@@ -298,7 +298,8 @@ void gemm(const BitserialShape& s, const PatchRows& a, size_t pixels, const uint
 // code_pattern for tables without mask registers (AVX2, NEON), the vector twin of
 // threshold_pack_reference's level and pattern: the policy supplies, on Sum vectors of int32 lanes,
 //   static Sum load_sum(const int32_t* p, size_t n);   first n lanes from p, the rest 0
-//   static Sum set1_sum(int32_t v);  add_sum(a, b);  mul_sum(a, b);  and_sum(a, b);
+//   static Sum set1_sum(int32_t v);  add_sum(a, b);  and_sum(a, b);
+//   static Sum apply_sign(Sum sign, Sum x);             sign * x for lanes of sign +1 or -1
 //   static Sum add_gt(Sum acc, Sum a, Sum b);           acc + (a > b ? -1 : 0) per lane
 // Every lane compares against every threshold row. Counting the rows a lane does *not* pass (one
 // compare and one add each) and starting from `levels` gives the same level.
@@ -307,7 +308,7 @@ template <class P>
 __attribute__((always_inline)) inline typename P::Sum code_pattern_lanes(const ThresholdArgs& t, typename P::Sum acc,
                                                                          int32_t add, size_t c, size_t n) {
   using Sum = typename P::Sum;
-  const Sum x = P::mul_sum(P::load_sum(t.sign + c, n), P::add_sum(acc, P::set1_sum(add)));
+  const Sum x = P::apply_sign(P::load_sum(t.sign + c, n), P::add_sum(acc, P::set1_sum(add)));
   Sum pattern = P::set1_sum(t.levels + t.pattern_offset);
   const int32_t* row = t.thresholds + c;
   // The full-vector test outside the loop: GCC kept it inside, beside each threshold row's load.

@@ -50,7 +50,7 @@ struct Neon {
   }
   static Sum set1_sum(int32_t v) { return vdupq_n_u32(static_cast<uint32_t>(v)); }
   static Sum add_sum(Sum a, Sum b) { return vaddq_u32(a, b); }
-  static Sum mul_sum(Sum a, Sum b) { return vmulq_u32(a, b); }
+  static Sum apply_sign(Sum sign, Sum x) { return vmulq_u32(sign, x); }
   static Sum and_sum(Sum a, Sum b) { return vandq_u32(a, b); }
   static Sum add_gt(Sum acc, Sum a, Sum b) {
     return vaddq_u32(acc, vcgtq_s32(vreinterpretq_s32_u32(a), vreinterpretq_s32_u32(b)));
