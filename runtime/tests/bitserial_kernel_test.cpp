@@ -72,7 +72,10 @@ struct KernelCase {
 // A random case: each lane is valid with some probability (invalid lanes keep all-zero activation
 // bits, like zero padding and the unused lanes of a partial word). Weight lanes that are invalid
 // get random bits when `dirty_weight_padding`: they must not matter since the activation is zero.
-KernelCase make_case(std::mt19937& g, QuantType a, QuantType w, size_t words, size_t pixels, bool dirty_weight_padding) {
+// With `extreme_codes`, valid activations take their largest code and each output's weights all
+// their largest (even outputs) or smallest (odd outputs) one: accumulators as far from 0 as K allows.
+KernelCase make_case(std::mt19937& g, QuantType a, QuantType w, size_t words, size_t pixels, bool dirty_weight_padding,
+                     bool extreme_codes = false) {
   KernelCase k;
   k.a = a;
   k.w = w;
@@ -98,7 +101,7 @@ KernelCase make_case(std::mt19937& g, QuantType a, QuantType w, size_t words, si
   std::vector<int32_t> acodes(pixels * lanes, 0);
   for (size_t m = 0; m < pixels; ++m)
     for (size_t i = 0; i < lanes; ++i)
-      if (valid[i]) acodes[m * lanes + i] = random_code(g, a);
+      if (valid[i]) acodes[m * lanes + i] = extreme_codes ? a.max_code() : random_code(g, a);
   if (k.shifted_taps)
     for (size_t t = 1; t < k.taps; ++t)
       for (size_t m = 0; m + 1 < pixels; ++m)
@@ -115,7 +118,7 @@ KernelCase make_case(std::mt19937& g, QuantType a, QuantType w, size_t words, si
     const size_t base = o * static_cast<size_t>(w.bits) * words;
     for (size_t i = 0; i < lanes; ++i) {
       if (valid[i] || dirty_weight_padding) {
-        const int32_t wc = random_code(g, w);
+        const int32_t wc = !extreme_codes ? random_code(g, w) : o % 2 ? w.min_code() : w.max_code();
         put(k.weights, base, words, i, w, wc);
         if (valid[i])
           for (size_t m = 0; m < pixels; ++m) k.expected[m * k.outputs + o] += static_cast<int64_t>(wc) * acodes[m * lanes + i];
@@ -244,8 +247,10 @@ TEST(BitserialKernel, EveryTableEqualsReferenceOnExtremes) {
 TEST(BitserialKernel, EveryTableEmitsTheReferenceCodes) {
   // The fused code output against threshold_pack_reference of the naive accumulators: random signs
   // and thresholds near the accumulators (including the INT32_MIN / INT32_MAX "always" / "never"
-  // entries of constant channels), channel offsets that are not lane- or word-aligned, and every
-  // output code type.
+  // entries of constant channels, and values just inside and outside int16), channel offsets that
+  // are not lane- or word-aligned, and every output code type. Most cases fit one K chunk of the
+  // nibble-table gemm (AVX2); one spans several, and one has so many words and extreme codes that
+  // its accumulators leave the 16-bit range (that gemm's two epilogues).
   std::mt19937 g(77);
   const std::vector<QuantType> code_types = {make_quant(QuantKind::kUnsigned, 1), make_quant(QuantKind::kUnsigned, 2),
                                              make_quant(QuantKind::kUnsigned, 4), make_quant(QuantKind::kSigned, 3),
@@ -254,10 +259,11 @@ TEST(BitserialKernel, EveryTableEmitsTheReferenceCodes) {
   for (const lowbit::KernelTable* table : lowbit::available_kernels())
     for (const QuantType q : code_types)
       for (const QuantType w : weights)
-        for (int it = 0; it < 12; ++it) {
-          const size_t words = std::uniform_int_distribution<size_t>(1, 20)(g);
-          const size_t pixels = std::uniform_int_distribution<size_t>(1, lowbit::kMaxGemmPixels)(g);
-          const KernelCase k = make_case(g, make_quant(QuantKind::kUnsigned, 2), w, words, pixels, true);
+        for (int it = 0; it < 14; ++it) {
+          const auto uniform = [&g](size_t lo, size_t hi) { return std::uniform_int_distribution<size_t>(lo, hi)(g); };
+          const size_t words = it < 12 ? uniform(1, 20) : it == 12 ? uniform(37, 90) : uniform(1100, 1300);
+          const size_t pixels = uniform(1, it < 13 ? lowbit::kMaxGemmPixels : 6);
+          const KernelCase k = make_case(g, make_quant(QuantKind::kUnsigned, 2), w, words, pixels, true, it == 13);
           const size_t first = std::uniform_int_distribution<size_t>(0, 40)(g);
           const size_t channels = first + k.outputs + std::uniform_int_distribution<size_t>(0, 5)(g);
           const int levels = q.threshold_count();
@@ -266,7 +272,8 @@ TEST(BitserialKernel, EveryTableEmitsTheReferenceCodes) {
           for (int32_t& s : sign) s = g() & 1 ? 1 : -1;
           for (int32_t& t : thresholds) {
             const int roll = static_cast<int>(g() % 20);
-            t = roll == 0 ? INT32_MIN : roll == 1 ? INT32_MAX : near(g);
+            const int32_t int16_edge = 32760 + static_cast<int32_t>(g() % 16);  // 32760 .. 32775
+            t = roll == 0 ? INT32_MIN : roll == 1 ? INT32_MAX : roll == 2 ? int16_edge : roll == 3 ? -int16_edge : near(g);
           }
           const int32_t offset = q.kind == QuantKind::kSigned || q.kind == QuantKind::kSignedNarrow ? q.min_code() : 0;
           const lowbit::ThresholdArgs args{sign.data(), thresholds.data(), channels, levels, offset, q.bits};

@@ -5,6 +5,11 @@
 // results must equal the reference bit for bit).
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
 #include "kernels/bitserial_simd.h"
 #include "kernels/float_simd.h"
 #include "kernels/quantize_simd.h"
@@ -78,14 +83,19 @@ struct Avx2 {
         bytes[q] = _mm256_permutevar8x32_epi32(
             _mm256_packs_epi16(_mm256_packs_epi32(x[4 * q], x[4 * q + 1]), _mm256_packs_epi32(x[4 * q + 2], x[4 * q + 3])),
             channel_order);
-      for (int p = 0; p < bits; ++p) {
-        // Bit p of every byte to its top bit (16-bit shifts: the bits that cross bytes land below).
-        const __m128i shift = _mm_cvtsi32_si128(7 - p);
-        masks[p] = 0;
-        LOWBIT_UNROLL
-        for (int q = 0; q < NB / 4; ++q)
-          masks[p] |= uint64_t{static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_sll_epi16(bytes[q], shift)))} << (32 * q);
-      }
+      byte_plane_masks<NB / 4>(bytes, bits, masks);
+    }
+  }
+  // masks[p] bit 32 * q + i = bit p of byte i of bytes[q].
+  template <int Q>
+  static __attribute__((always_inline)) void byte_plane_masks(const __m256i (&bytes)[Q], int bits, uint64_t* masks) {
+    for (int p = 0; p < bits; ++p) {
+      // Bit p of every byte to its top bit (16-bit shifts: the bits that cross bytes land below).
+      const __m128i shift = _mm_cvtsi32_si128(7 - p);
+      masks[p] = 0;
+      LOWBIT_UNROLL
+      for (int q = 0; q < Q; ++q)
+        masks[p] |= uint64_t{static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_sll_epi16(bytes[q], shift)))} << (32 * q);
     }
   }
 };
@@ -134,30 +144,34 @@ void table_offsets(const PatchRows& a, size_t pixels, size_t m0, size_t count, u
     int32_t* counts = tap_count[t & 1];
     const int32_t* previous_counts = tap_count[(t & 1) ^ 1];
     uint16_t* tap_offsets = offsets + t * tap_step;
-    for (size_t m = 0; m < count; ++m) {
+    for (size_t m = 0; m < count;) {
+      // A stride-1 conv's tap t of pixel m is tap t - 1 of pixel m + 1 (already done): a run of
+      // such pixels is copied per word in one piece (per pixel, the copies cost ~8 % of layer b).
+      size_t seen_end = m;
+      if (t > 0)
+        while (seen_end + 1 < count && previous_rows[seen_end + 1] == rows[seen_end]) ++seen_end;
+      if (seen_end > m) {
+        for (size_t i = 0; i < tap_words; ++i) {
+          uint16_t* dst = tap_offsets + i * step + m * 8;
+          std::memcpy(dst, dst - tap_step + 8, (seen_end - m) * 8 * sizeof(uint16_t));
+        }
+        for (; m < seen_end; ++m) activation_counts[m] += counts[m] = previous_counts[m + 1];
+        continue;
+      }
       const uint32_t* x = rows[m];
       uint16_t* dst = tap_offsets + m * 8;
-      // A stride-1 conv's tap t of pixel m is tap t - 1 of pixel m + 1 (already done): copied.
-      if (t > 0 && m + 1 < count && previous_rows[m + 1] == x) {
-        const uint16_t* src = dst - tap_step + 8;
-        for (size_t i = 0; i < tap_words; ++i)
-          _mm_store_si128(reinterpret_cast<__m128i*>(dst + i * step),
-                          _mm_load_si128(reinterpret_cast<const __m128i*>(src + i * step)));
-        counts[m] = previous_counts[m + 1];
-      } else {
-        int32_t weighted_count = 0;
-        for (size_t i = 0; i < tap_words; ++i) {
-          const uint32_t x0 = x[i], x1 = AB == 2 ? x[i + plane_stride] : 0u;
-          weighted_count += __builtin_popcount(x0) + 2 * __builtin_popcount(x1);
-          // Byte e: row of nibble kNibbleOrder[e], plane 0 in its low half, plane 1 in its high half.
-          const uint64_t row = ((x0 & 0x0F0F0F0Fu) | ((x1 & 0x0F0F0F0Fu) << 4)) |
-                               uint64_t{((x0 >> 4) & 0x0F0F0F0Fu) | (x1 & 0xF0F0F0F0u)} << 32;
-          _mm_store_si128(reinterpret_cast<__m128i*>(dst + i * step),
-                          _mm_slli_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(row))), 5));
-        }
-        counts[m] = weighted_count;
+      int32_t weighted_count = 0;
+      for (size_t i = 0; i < tap_words; ++i) {
+        const uint32_t x0 = x[i], x1 = AB == 2 ? x[i + plane_stride] : 0u;
+        weighted_count += __builtin_popcount(x0) + 2 * __builtin_popcount(x1);
+        // Byte e: row of nibble kNibbleOrder[e], plane 0 in its low half, plane 1 in its high half.
+        const uint64_t row = ((x0 & 0x0F0F0F0Fu) | ((x1 & 0x0F0F0F0Fu) << 4)) |
+                             uint64_t{((x0 >> 4) & 0x0F0F0F0Fu) | (x1 & 0xF0F0F0F0u)} << 32;
+        _mm_store_si128(reinterpret_cast<__m128i*>(dst + i * step),
+                        _mm_slli_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(row))), 5));
       }
-      activation_counts[m] += counts[m];
+      activation_counts[m] += counts[m] = weighted_count;
+      ++m;
     }
   }
 }
@@ -184,8 +198,8 @@ class NibbleGroup {
   static constexpr int kPixels = 4;
   static_assert(kChunkSteps % kByteSteps == 0 && kChunkSteps * 8 * 12 < 65536, "16-bit counts hold a chunk");
 
-  NibbleGroup(const BitserialShape& s, const uint16_t* offsets, const int32_t* activation_counts, size_t pixels,
-              size_t m0, const uint32_t* weights, size_t v0, size_t outputs, const GemmOutput& out)
+  NibbleGroup(const BitserialShape& s, const uint16_t* offsets, const int32_t* activation_counts, int32_t most_count,
+              size_t pixels, size_t m0, const uint32_t* weights, size_t v0, size_t outputs, const GemmOutput& out)
       : s_(s),
         out_(out),
         offsets_(offsets),
@@ -194,7 +208,9 @@ class NibbleGroup {
         pixels_(pixels),
         m0_(m0),
         v0_(v0),
-        outputs_(outputs) {}
+        outputs_(outputs) {
+    if (out.thresholds) prepare_narrow_codes(most_count);
+  }
 
   void run() {
     for (size_t k0 = 0; k0 < s_.words; k0 += kChunkSteps) {
@@ -283,10 +299,105 @@ class NibbleGroup {
         }
   }
 
+  // Codes from 16-bit totals when no pixel of the call can leave that range: |acc| is at most the
+  // pixel's weighted activation count times the sum of |scale| (and |offset| per count). Then 16
+  // channels go through each compare instead of 8, and nothing is widened to int32 (layer b: the
+  // epilogue ~25 % -> ~12 % of the time). The call's thresholds and signs are set out once as
+  // int16 (saturated: with |x| <= 32766, a saturated threshold compares as the int32 one) in the
+  // counts' order: vector h (0 even, 1 odd channels), element lane * 8 + i = channel
+  // lane * 16 + 2 * i + h of the 32.
+  void prepare_narrow_codes(int32_t most_count) {
+    int64_t per_count = WB == 1 ? std::abs(int64_t{s_.w_offset} * s_.a_weight[0]) : 0;
+    for (int j = 0; j < WB; ++j) per_count += std::abs(int64_t{s_.a_weight[0]} * s_.w_weight[j]);
+    narrow_ = per_count * most_count <= 32766 && out_.thresholds->levels <= kMaxLevels;
+    if (!narrow_) return;
+    const ThresholdArgs& t = *out_.thresholds;
+    for (int n = 0; n < N; ++n) {
+      const size_t o = (v0_ + static_cast<size_t>(n)) * kNibbleChannels;
+      const size_t valid = o < outputs_ ? std::min(kNibbleChannels, outputs_ - o) : 0;
+      even_odd_int16(t.sign + out_.first + o, valid, sign16_[n]);
+      for (int k = 0; k < t.levels; ++k)
+        even_odd_int16(t.thresholds + static_cast<size_t>(k) * t.channels + out_.first + o, valid, threshold16_[k][n]);
+    }
+  }
+
+  // The 32 int32 from p (the first n; 0 past them), saturated to int16, in the counts' order:
+  // out[0] the even channels, out[1] the odd ones.
+  static void even_odd_int16(const int32_t* p, size_t n, __m256i (&out)[2]) {
+    __m256i words[4];
+    for (size_t i = 0; i < 4; ++i) words[i] = Avx2::load_sum(p + 8 * i, n > 8 * i ? std::min<size_t>(8, n - 8 * i) : 0);
+    // Per 128-bit lane: the even elements, then the odd ones.
+    const __m256i split = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
+                                           0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+    __m256i half[2];  // channels 16 * i + 0..15: the even ones in lane 0, the odd ones in lane 1
+    for (int i = 0; i < 2; ++i) {
+      const __m256i ordered = _mm256_permute4x64_epi64(_mm256_packs_epi32(words[2 * i], words[2 * i + 1]), 0xD8);
+      half[i] = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(ordered, split), 0xD8);
+    }
+    out[0] = _mm256_permute2x128_si256(half[0], half[1], 0x20);
+    out[1] = _mm256_permute2x128_si256(half[0], half[1], 0x31);
+  }
+
+  // finish_chunk in 16 bits (prepare_narrow_codes): the pixel's totals stay in even/odd channel
+  // vectors; after the last chunk the codes of the even and odd channels are put back together as
+  // bytes in channel order, whose plane bits VPMOVMSKB gathers.
+  void finish_chunk_narrow(size_t m, const __m256i (&wide)[N][WB][2]) {
+    __m256i x[N][2];
+    LOWBIT_UNROLL
+    for (int n = 0; n < N; ++n)
+      LOWBIT_UNROLL
+      for (int h = 0; h < 2; ++h) {
+        x[n][h] = _mm256_mullo_epi16(wide[n][0][h], _mm256_set1_epi16(static_cast<int16_t>(s_.a_weight[0] * s_.w_weight[0])));
+        LOWBIT_UNROLL
+        for (int j = 1; j < WB; ++j)
+          x[n][h] = _mm256_add_epi16(
+              x[n][h], _mm256_mullo_epi16(wide[n][j][h], _mm256_set1_epi16(static_cast<int16_t>(s_.a_weight[0] * s_.w_weight[j]))));
+      }
+    __m256i* pixel_total = reinterpret_cast<__m256i*>(total_[m]);  // [n][h]
+    if (!first_)
+      LOWBIT_UNROLL
+      for (int n = 0; n < N; ++n)
+        LOWBIT_UNROLL
+        for (int h = 0; h < 2; ++h) x[n][h] = _mm256_add_epi16(x[n][h], _mm256_load_si256(pixel_total + n * 2 + h));
+    if (!last_) {
+      LOWBIT_UNROLL
+      for (int n = 0; n < N; ++n)
+        LOWBIT_UNROLL
+        for (int h = 0; h < 2; ++h) _mm256_store_si256(pixel_total + n * 2 + h, x[n][h]);
+      return;
+    }
+    const ThresholdArgs& t = *out_.thresholds;
+    const int32_t offset = WB == 1 ? s_.w_offset * s_.a_weight[0] * activation_counts_[m] : 0;
+    const __m256i add = _mm256_set1_epi16(static_cast<int16_t>(offset));
+    const __m256i start = _mm256_set1_epi16(static_cast<int16_t>(t.levels + t.pattern_offset));
+    const __m256i code_mask = _mm256_set1_epi16(static_cast<int16_t>((1 << t.bits) - 1));
+    __m256i bytes[N];
+    LOWBIT_UNROLL
+    for (int n = 0; n < N; ++n) {
+      __m256i pattern[2];
+      LOWBIT_UNROLL
+      for (int h = 0; h < 2; ++h) {
+        // As code_pattern_lanes: start from levels and count the thresholds not passed.
+        const __m256i v = _mm256_sign_epi16(_mm256_add_epi16(x[n][h], add), sign16_[n][h]);
+        pattern[h] = start;
+        for (int k = 0; k < t.levels; ++k)
+          pattern[h] = _mm256_add_epi16(
+              pattern[h], _mm256_cmpgt_epi16(threshold16_[k][n][h], v));
+        pattern[h] = _mm256_and_si256(pattern[h], code_mask);
+      }
+      bytes[n] = _mm256_or_si256(pattern[0], _mm256_slli_epi16(pattern[1], 8));
+    }
+    uint64_t masks[kMaxBits];
+    Avx2::byte_plane_masks<N>(bytes, t.bits, masks);
+    const size_t first_output = v0_ * kNibbleChannels;
+    simd::emit_code_planes(out_, masks, m0_ + m, first_output, std::min(N * kNibbleChannels, outputs_ - first_output));
+  }
+
   // Pixel m's 16-bit counts of a chunk into its int32 totals, 8 channels per Sum in channel order;
   // after the last chunk, to the output. Interleaving the even and odd channels' counts gives
   // channels h * 8 + lane * 16 + 0..7 in the 128-bit lane `lane` of the unpack's half h.
   void finish_chunk(size_t m, const __m256i (&wide)[N][WB][2]) {
+    if (narrow_) return finish_chunk_narrow(m, wide);
     Avx2::Sum sum[N * 4];
     LOWBIT_UNROLL
     for (int n = 0; n < N; ++n)
@@ -326,20 +437,25 @@ class NibbleGroup {
   const uint32_t* weights_;  // the group's
   const size_t pixels_, m0_, v0_, outputs_;
   bool first_ = true, last_ = true;  // the current chunk's place
+  static constexpr int kMaxLevels = (1 << kMaxBits) - 1;
+  bool narrow_ = false;  // codes from 16-bit totals (prepare_narrow_codes)
   alignas(32) int32_t total_[kMaxGemmPixels][N * kNibbleChannels];  // between chunks (K > kChunkSteps words)
   __m256i wide_[kPixels * N * WB * 2];  // run_pixels' 16-bit counts
+  __m256i sign16_[N][2];
+  __m256i threshold16_[kMaxLevels][N][2];
 };
 
 // The channel vectors from v on: groups of N, then the layer's last, smaller group (the layout's
 // groups, pack_weights).
 template <int AB, int WB, int N>
-void nibble_groups(const BitserialShape& s, const uint16_t* offsets, const int32_t* activation_counts, size_t pixels,
-                   size_t m0, const uint32_t* weights, size_t outputs, const GemmOutput& out, size_t v) {
+void nibble_groups(const BitserialShape& s, const uint16_t* offsets, const int32_t* activation_counts, int32_t most_count,
+                   size_t pixels, size_t m0, const uint32_t* weights, size_t outputs, const GemmOutput& out, size_t v) {
   const size_t vectors = (outputs + kNibbleChannels - 1) / kNibbleChannels;
   for (; v + N <= vectors; v += N)
-    NibbleGroup<AB, WB, N>(s, offsets, activation_counts, pixels, m0, weights, v, outputs, out).run();
+    NibbleGroup<AB, WB, N>(s, offsets, activation_counts, most_count, pixels, m0, weights, v, outputs, out).run();
   if constexpr (N > 1) {
-    if (v < vectors) nibble_groups<AB, WB, N - 1>(s, offsets, activation_counts, pixels, m0, weights, outputs, out, v);
+    if (v < vectors)
+      nibble_groups<AB, WB, N - 1>(s, offsets, activation_counts, most_count, pixels, m0, weights, outputs, out, v);
   }
 }
 
@@ -353,7 +469,9 @@ void nibble_gemm(const BitserialShape& s, const PatchRows& a, size_t pixels, con
   for (size_t m0 = 0; m0 < pixels; m0 += block) {
     const size_t count = std::min(block, pixels - m0);
     table_offsets<AB>(a, pixels, m0, count, offsets, activation_counts);
-    nibble_groups<AB, WB, nibble_table_vectors(WB)>(s, offsets, activation_counts, count, m0, weights, outputs, out, 0);
+    const int32_t most_count = *std::max_element(activation_counts, activation_counts + count);
+    nibble_groups<AB, WB, nibble_table_vectors(WB)>(s, offsets, activation_counts, most_count, count, m0, weights,
+                                                     outputs, out, 0);
   }
 }
 

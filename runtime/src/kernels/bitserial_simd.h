@@ -118,6 +118,18 @@ inline void or_bits(uint32_t* words, size_t first, uint64_t bits, size_t count) 
   for (size_t i = 1; i * kWordBits < shift + count; ++i, rest >>= kWordBits) words[i] |= static_cast<uint32_t>(rest);
 }
 
+// Writes a pixel's code planes: masks[p] holds plane p's bits of the `valid` (<= 64) channels from
+// first_output on, in order (bits above them are ignored).
+inline void emit_code_planes(const GemmOutput& out, const uint64_t* masks, size_t pixel, size_t first_output,
+                             size_t valid) {
+  for (int p = 0; p < out.thresholds->bits; ++p) {
+    uint64_t bits = masks[p];
+    if (valid < 64) bits &= (uint64_t{1} << valid) - 1;
+    or_bits(out.codes + pixel * out.pixel_words + static_cast<size_t>(p) * out.plane_words, out.first + first_output,
+            bits, valid);
+  }
+}
+
 // plane_masks for tables that take one plane of one vector at a time:
 //   static uint32_t lane_bits(Sum x, int p);           bit i = bit p of lane i
 template <class P, int NB>
@@ -154,15 +166,9 @@ __attribute__((always_inline)) inline void finish_pixel(const GemmOutput& out, c
     // Vectors past the last output (nibble tables: 32-channel vectors over 8-lane Sums) read none.
     pattern[n] = P::code_pattern(*out.thresholds, total[n], offset, out.first + o, o < outputs ? std::min(L, outputs - o) : 0);
   }
-  const size_t valid = std::min(NB * L, outputs - first_output);
   uint64_t masks[kMaxBits];
   P::template plane_masks<NB>(pattern, out.thresholds->bits, masks);
-  for (int p = 0; p < out.thresholds->bits; ++p) {
-    uint64_t bits = masks[p];
-    if (valid < 64) bits &= (uint64_t{1} << valid) - 1;
-    or_bits(out.codes + pixel * out.pixel_words + static_cast<size_t>(p) * out.plane_words, out.first + first_output,
-            bits, valid);
-  }
+  emit_code_planes(out, masks, pixel, first_output, std::min(NB * L, outputs - first_output));
 }
 
 // M pixels (from m0) x N channel blocks (from block b0), all plane pairs advancing together.
