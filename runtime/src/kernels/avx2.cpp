@@ -302,7 +302,7 @@ class NibbleGroup {
   // Codes from 16-bit totals when no pixel of the call can leave that range: |acc| is at most the
   // pixel's weighted activation count times the sum of |scale| (and |offset| per count). Then 16
   // channels go through each compare instead of 8, and nothing is widened to int32 (layer b: the
-  // epilogue ~25 % -> ~12 % of the time). The call's thresholds and signs are set out once as
+  // epilogue ~25 % -> ~15 % of the time). The call's thresholds and signs are set out once as
   // int16 (saturated: with |x| <= 32766, a saturated threshold compares as the int32 one) in the
   // counts' order: vector h (0 even, 1 odd channels), element lane * 8 + i = channel
   // lane * 16 + 2 * i + h of the 32.
@@ -366,11 +366,24 @@ class NibbleGroup {
         for (int h = 0; h < 2; ++h) _mm256_store_si256(pixel_total + n * 2 + h, x[n][h]);
       return;
     }
+    // Unrolled for the usual outputs: 2-bit (3 thresholds) and 1-bit codes.
+    switch (out_.thresholds->levels) {
+      case 3: return emit_narrow_codes<3>(m, x);
+      case 1: return emit_narrow_codes<1>(m, x);
+      default: return emit_narrow_codes<0>(m, x);
+    }
+  }
+
+  // Pixel m's codes from its 16-bit totals x; kLevels thresholds (0: the layer's, at run time).
+  template <int kLevels>
+  __attribute__((always_inline)) void emit_narrow_codes(size_t m, const __m256i (&x)[N][2]) {
     const ThresholdArgs& t = *out_.thresholds;
+    const int levels = kLevels ? kLevels : t.levels;
+    const int bits = kLevels == 3 ? 2 : kLevels == 1 ? 1 : t.bits;  // 4 or 2 codes
     const int32_t offset = WB == 1 ? s_.w_offset * s_.a_weight[0] * activation_counts_[m] : 0;
     const __m256i add = _mm256_set1_epi16(static_cast<int16_t>(offset));
-    const __m256i start = _mm256_set1_epi16(static_cast<int16_t>(t.levels + t.pattern_offset));
-    const __m256i code_mask = _mm256_set1_epi16(static_cast<int16_t>((1 << t.bits) - 1));
+    const __m256i start = _mm256_set1_epi16(static_cast<int16_t>(levels + t.pattern_offset));
+    const __m256i code_mask = _mm256_set1_epi16(static_cast<int16_t>((1 << bits) - 1));
     __m256i bytes[N];
     LOWBIT_UNROLL
     for (int n = 0; n < N; ++n) {
@@ -380,15 +393,13 @@ class NibbleGroup {
         // As code_pattern_lanes: start from levels and count the thresholds not passed.
         const __m256i v = _mm256_sign_epi16(_mm256_add_epi16(x[n][h], add), sign16_[n][h]);
         pattern[h] = start;
-        for (int k = 0; k < t.levels; ++k)
-          pattern[h] = _mm256_add_epi16(
-              pattern[h], _mm256_cmpgt_epi16(threshold16_[k][n][h], v));
+        for (int k = 0; k < levels; ++k) pattern[h] = _mm256_add_epi16(pattern[h], _mm256_cmpgt_epi16(threshold16_[k][n][h], v));
         pattern[h] = _mm256_and_si256(pattern[h], code_mask);
       }
       bytes[n] = _mm256_or_si256(pattern[0], _mm256_slli_epi16(pattern[1], 8));
     }
     uint64_t masks[kMaxBits];
-    Avx2::byte_plane_masks<N>(bytes, t.bits, masks);
+    Avx2::byte_plane_masks<N>(bytes, bits, masks);
     const size_t first_output = v0_ * kNibbleChannels;
     simd::emit_code_planes(out_, masks, m0_ + m, first_output, std::min(N * kNibbleChannels, outputs_ - first_output));
   }
