@@ -127,9 +127,10 @@ constexpr NibbleTables kNibbleTables = make_nibble_tables();
 // pixel m's word k). Computed once per call for all channel groups: the inner loop then takes a
 // table with one 16-bit load and one table load, where extracting the row from the activation
 // words there took ~5 scalar instructions per table and made the loop dispatch-bound.
+// Returns the largest weighted count of one word (what one step can add to a byte counter).
 template <int AB>
-void table_offsets(const PatchRows& a, size_t pixels, size_t m0, size_t count, uint16_t* offsets,
-                   int32_t* activation_counts) {
+int32_t table_offsets(const PatchRows& a, size_t pixels, size_t m0, size_t count, uint16_t* offsets,
+                      int32_t* activation_counts) {
   // Locals, not a's fields: the vector stores below may alias anything, so GCC would reload them.
   const size_t taps = a.taps, tap_words = a.tap_words, plane_stride = a.plane_stride;
   const size_t step = count * 8;                 // from one k word to the next
@@ -137,6 +138,7 @@ void table_offsets(const PatchRows& a, size_t pixels, size_t m0, size_t count, u
   // count0 + 2 * count1 of each pixel's current and previous tap (binary weights' offset, in
   // units of a_weight[0]); a copied tap takes the previous pixel's.
   int32_t tap_count[2][kMaxGemmPixels];
+  int32_t most_word_count = 0;  // copied taps repeat computed ones
   std::fill(activation_counts, activation_counts + count, 0);
   for (size_t t = 0; t < taps; ++t) {
     const uint32_t* const* rows = a.rows + t * pixels + m0;
@@ -163,7 +165,9 @@ void table_offsets(const PatchRows& a, size_t pixels, size_t m0, size_t count, u
       int32_t weighted_count = 0;
       for (size_t i = 0; i < tap_words; ++i) {
         const uint32_t x0 = x[i], x1 = AB == 2 ? x[i + plane_stride] : 0u;
-        weighted_count += __builtin_popcount(x0) + 2 * __builtin_popcount(x1);
+        const int32_t word_count = __builtin_popcount(x0) + 2 * __builtin_popcount(x1);
+        weighted_count += word_count;
+        most_word_count = std::max(most_word_count, word_count);
         // Byte e: row of nibble kNibbleOrder[e], plane 0 in its low half, plane 1 in its high half.
         const uint64_t row = ((x0 & 0x0F0F0F0Fu) | ((x1 & 0x0F0F0F0Fu) << 4)) |
                              uint64_t{((x0 >> 4) & 0x0F0F0F0Fu) | (x1 & 0xF0F0F0F0u)} << 32;
@@ -174,14 +178,23 @@ void table_offsets(const PatchRows& a, size_t pixels, size_t m0, size_t count, u
       ++m;
     }
   }
+  return most_word_count;
 }
+
+// What one gemm call's channel groups share about its activations.
+struct CallActivations {
+  const uint16_t* offsets;           // table_offsets
+  const int32_t* counts;             // [pixel] weighted activation counts (count0 + 2 * count1)
+  int32_t most_count;                // the largest of them
+  size_t byte_steps;                 // steps a byte counter takes before it must be widened
+};
 
 // One group of N channel vectors (N * 32 channels from vector v0) for `pixels` pixels whose
 // table_offsets are given.
 //
-// Byte counters take 2 steps of 8 lookups <= 12 (two planes), or 7 of lookups <= 4 (one plane),
-// before they are widened into 16-bit counts, which live in memory (L1): in registers they pushed
-// the counters out. The steps run in chunks whose weights (18 KiB) stay in L1 while all pixels go
+// Byte counters take as many steps as the call's activations allow (nibble_gemm: at least 2 of 8
+// lookups <= 12 for two planes, 7 of lookups <= 4 for one) before they are widened into 16-bit
+// counts, which live in memory (L1): in registers they pushed the counters out. The steps run in chunks whose weights (18 KiB) stay in L1 while all pixels go
 // through them (re-reading a whole layer's weights per pixel from L2 halved the speed); after a
 // chunk each pixel's 16-bit counts go to its int32 totals, and after the last one the totals to the
 // output.
@@ -191,25 +204,25 @@ class NibbleGroup {
   static constexpr size_t kVectorWords = kNibbleChannels / 4;
   static constexpr size_t kVectorStepWords = WB * 8 * kVectorWords;  // one vector's weights per step
   static constexpr size_t kStepWords = N * kVectorStepWords;          // the group's weights per step
-  static constexpr size_t kByteSteps = AB == 2 ? 2 : 7;
   static constexpr size_t kChunkSteps = AB == 2 ? 36 : 35;
   // Pixels per pass through a chunk: 4 table loads share each weight vector load (2 pixels kept the
   // 256-bit loads at one per lookup, as many as the lookups); 3, 5 and 6 measured 3-20 % slower.
   static constexpr int kPixels = 4;
-  static_assert(kChunkSteps % kByteSteps == 0 && kChunkSteps * 8 * 12 < 65536, "16-bit counts hold a chunk");
+  static_assert(kChunkSteps * 8 * 12 < 65536, "16-bit counts hold a chunk");
 
-  NibbleGroup(const BitserialShape& s, const uint16_t* offsets, const int32_t* activation_counts, int32_t most_count,
-              size_t pixels, size_t m0, const uint32_t* weights, size_t v0, size_t outputs, const GemmOutput& out)
+  NibbleGroup(const BitserialShape& s, const CallActivations& a, size_t pixels, size_t m0, const uint32_t* weights,
+              size_t v0, size_t outputs, const GemmOutput& out)
       : s_(s),
         out_(out),
-        offsets_(offsets),
-        activation_counts_(activation_counts),
+        offsets_(a.offsets),
+        activation_counts_(a.counts),
+        byte_steps_(a.byte_steps),
         weights_(weights + v0 * s.words * kVectorStepWords),
         pixels_(pixels),
         m0_(m0),
         v0_(v0),
         outputs_(outputs) {
-    if (out.thresholds) prepare_narrow_codes(most_count);
+    if (out.thresholds) prepare_narrow_codes(a.most_count);
   }
 
   void run() {
@@ -245,6 +258,7 @@ class NibbleGroup {
     const size_t offset_step = pixels_ * 8;
     const uint16_t* offsets = offsets_ + (k0 * pixels_ + m0) * 8;
     const uint32_t* step_weights = weights_ + k0 * kStepWords;
+    size_t byte_steps = 0;  // since the last widening
     for (size_t step = 0; step < chunk; ++step, offsets += offset_step, step_weights += kStepWords) {
       LOWBIT_UNROLL
       for (int e = 0; e < 8; ++e) {
@@ -272,7 +286,10 @@ class NibbleGroup {
             }
           }
       }
-      if ((step + 1) % kByteSteps == 0) widen_counts<M>(count, wide);
+      if (++byte_steps == byte_steps_) {
+        widen_counts<M>(count, wide);
+        byte_steps = 0;
+      }
     }
     widen_counts<M>(count, wide);
     LOWBIT_UNROLL
@@ -445,6 +462,7 @@ class NibbleGroup {
   const GemmOutput& out_;
   const uint16_t* offsets_;
   const int32_t* activation_counts_;
+  const size_t byte_steps_;
   const uint32_t* weights_;  // the group's
   const size_t pixels_, m0_, v0_, outputs_;
   bool first_ = true, last_ = true;  // the current chunk's place
@@ -459,18 +477,19 @@ class NibbleGroup {
 // The channel vectors from v on: groups of N, then the layer's last, smaller group (the layout's
 // groups, pack_weights).
 template <int AB, int WB, int N>
-void nibble_groups(const BitserialShape& s, const uint16_t* offsets, const int32_t* activation_counts, int32_t most_count,
-                   size_t pixels, size_t m0, const uint32_t* weights, size_t outputs, const GemmOutput& out, size_t v) {
+void nibble_groups(const BitserialShape& s, const CallActivations& a, size_t pixels, size_t m0, const uint32_t* weights,
+                   size_t outputs, const GemmOutput& out, size_t v) {
   const size_t vectors = (outputs + kNibbleChannels - 1) / kNibbleChannels;
-  for (; v + N <= vectors; v += N)
-    NibbleGroup<AB, WB, N>(s, offsets, activation_counts, most_count, pixels, m0, weights, v, outputs, out).run();
+  for (; v + N <= vectors; v += N) NibbleGroup<AB, WB, N>(s, a, pixels, m0, weights, v, outputs, out).run();
   if constexpr (N > 1) {
-    if (v < vectors)
-      nibble_groups<AB, WB, N - 1>(s, offsets, activation_counts, most_count, pixels, m0, weights, outputs, out, v);
+    if (v < vectors) nibble_groups<AB, WB, N - 1>(s, a, pixels, m0, weights, outputs, out, v);
   }
 }
 
-// The pixels in blocks whose offsets fit 64 KiB (all of them unless K is large).
+// The pixels in blocks whose offsets fit 64 KiB (all of them unless K is large). A byte counter
+// gains at most the largest weighted word count per step, so it is widened after as many steps as
+// 255 allows: 2 for two dense planes (8 lookups of <= 12), 3 on uniformly random 2-bit codes,
+// more on sparse ones (the widening is ~13 % of the loop at 2).
 template <int AB, int WB>
 void nibble_gemm(const BitserialShape& s, const PatchRows& a, size_t pixels, const uint32_t* weights, size_t outputs,
                  const GemmOutput& out) {
@@ -479,10 +498,11 @@ void nibble_gemm(const BitserialShape& s, const PatchRows& a, size_t pixels, con
   const size_t block = std::min(pixels, kNibbleMaxWords / s.words);
   for (size_t m0 = 0; m0 < pixels; m0 += block) {
     const size_t count = std::min(block, pixels - m0);
-    table_offsets<AB>(a, pixels, m0, count, offsets, activation_counts);
-    const int32_t most_count = *std::max_element(activation_counts, activation_counts + count);
-    nibble_groups<AB, WB, nibble_table_vectors(WB)>(s, offsets, activation_counts, most_count, count, m0, weights,
-                                                     outputs, out, 0);
+    const int32_t most_word_count = table_offsets<AB>(a, pixels, m0, count, offsets, activation_counts);
+    const size_t byte_steps = most_word_count == 0 ? s.words : static_cast<size_t>(255 / most_word_count);
+    const CallActivations call{offsets, activation_counts, *std::max_element(activation_counts, activation_counts + count),
+                               byte_steps};
+    nibble_groups<AB, WB, nibble_table_vectors(WB)>(s, call, count, m0, weights, outputs, out, 0);
   }
 }
 
