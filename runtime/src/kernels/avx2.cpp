@@ -194,10 +194,10 @@ struct CallActivations {
 //
 // Byte counters take as many steps as the call's activations allow (nibble_gemm: at least 2 of 8
 // lookups <= 12 for two planes, 7 of lookups <= 4 for one) before they are widened into 16-bit
-// counts, which live in memory (L1): in registers they pushed the counters out. The steps run in chunks whose weights (18 KiB) stay in L1 while all pixels go
-// through them (re-reading a whole layer's weights per pixel from L2 halved the speed); after a
-// chunk each pixel's 16-bit counts go to its int32 totals, and after the last one the totals to the
-// output.
+// counts, which live in memory (L1): in registers they pushed the counters out. The steps run in
+// chunks whose weights (18 KiB) stay in L1 while all pixels go through them (re-reading a whole
+// layer's weights per pixel from L2 halved the speed); after a chunk each pixel's 16-bit counts go
+// to its totals (16- or 32-bit), and after the last one the totals to the output.
 template <int AB, int WB, int N>
 class NibbleGroup {
  public:
