@@ -17,12 +17,15 @@
 
 namespace bench {
 
+// This VM has slow stretches of a few seconds in which every contender's time rises by up to 2x;
+// with 5 rounds in ~5 s per layer one could cover most of a contender's samples and move its
+// median. 15 rounds over ~15 s keep it to a minority.
 struct TimingPolicy {
-  int rounds = 5;            // turns each contender takes
+  int rounds = 15;           // turns each contender takes
   int warmup_runs = 3;       // untimed runs before a contender's first batch (1 before later ones)
   int min_runs = 15;         // timed runs over all rounds, at least ...
-  double min_seconds = 0.5;  // ... and at least this much timed time,
-  double max_seconds = 3.0;  // unless this much time passed (slow contenders) ...
+  double min_seconds = 1.5;  // ... and at least this much timed time,
+  double max_seconds = 6.0;  // unless this much time passed (slow contenders) ...
   int floor_runs = 3;        // ... and this many runs did
   int settle_ms = 30;        // pause before a batch that follows an OpenMP (oneDNN) batch
 };
