@@ -92,14 +92,10 @@ struct NibbleTables {
             for (int n = 0; n < N; ++n) acc[m * N + n] = _mm256_add_epi8(acc[m * N + n], _mm256_shuffle_epi8(table, wv[n]));
           }
         }
-#pragma GCC unroll 16
-        for (int k = 0; k < M * N; ++k) wide[k] = Avx2::widen(wide[k], acc[k]);
+        widen_all<Avx2>(wide, acc);
       }
     }
-    uint64_t total = 0;
-#pragma GCC unroll 16
-    for (int k = 0; k < M * N; ++k) total += Avx2::reduce(wide[k]);
-    return total;
+    return reduce_all<Avx2>(wide);
   }
 
   static uint64_t expected(int variant, const void* a_bytes, const void* w_bytes, size_t len) {

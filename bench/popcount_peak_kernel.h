@@ -32,6 +32,22 @@ struct WeightHalves : std::integral_constant<int, 1> {};
 template <class P>
 struct WeightHalves<P, std::void_t<decltype(P::kWeightHalves)>> : std::integral_constant<int, P::kWeightHalves> {};
 
+// wide[k] += acc[k] for every chain: the end of a chunk.
+template <class P, int K>
+inline __attribute__((always_inline)) void widen_all(typename P::Wide (&wide)[K], const typename P::Acc (&acc)[K]) {
+#pragma GCC unroll 16
+  for (int k = 0; k < K; ++k) wide[k] = P::widen(wide[k], acc[k]);
+}
+
+// The sum of every chain's long-running accumulator.
+template <class P, int K>
+inline uint64_t reduce_all(const typename P::Wide (&wide)[K]) {
+  uint64_t total = 0;
+#pragma GCC unroll 16
+  for (int k = 0; k < K; ++k) total += P::reduce(wide[k]);
+  return total;
+}
+
 template <class P, int M, int N>
 uint64_t and_popcount_blocked(const void* a_bytes, const void* w_bytes, size_t len, size_t passes) {
   using Vec = typename P::Vec;
@@ -78,14 +94,10 @@ uint64_t and_popcount_blocked(const void* a_bytes, const void* w_bytes, size_t l
           }
         }
       }
-#pragma GCC unroll 16
-      for (int k = 0; k < M * N; ++k) wide[k] = P::widen(wide[k], acc[k]);
+      widen_all<P>(wide, acc);
     }
   }
-  uint64_t total = 0;
-#pragma GCC unroll 16
-  for (int k = 0; k < M * N; ++k) total += P::reduce(wide[k]);
-  return total;
+  return reduce_all<P>(wide);
 }
 
 // Dispatches a kPeakShapes index to K::run<M, N>(a, w, len, passes).
