@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <memory>
 #include <set>
 
 #include <random>
@@ -215,6 +216,55 @@ TEST(BitserialKernel, EveryAvailableTableMatchesNaiveDotProduct) {
 #if defined(__x86_64__) || defined(__aarch64__) || defined(__ARM_NEON)
   EXPECT_GT(tables.size(), 1u) << "no optimized kernel table runs on this CPU";
 #endif
+}
+
+TEST(BitserialKernel, RowsCallingWithACarryEqualTheReference) {
+  // The conv operator's calls: one per output row of a 3x3 convolution (stride 1 and 2, padding 1)
+  // over an image, all with one GemmCarry, so a row reuses the taps it shares with the previous
+  // one; now and then a call for half a row in between (a different pixel count: nothing may be
+  // reused across it). Every call must give the reference table's accumulators.
+  std::mt19937 g(1234);
+  const lowbit::KernelTable& reference = lowbit::reference_kernels();
+  auto carry = std::make_unique<lowbit::GemmCarry>();
+  for (const lowbit::KernelTable* table : lowbit::available_kernels())
+    for (const QuantType a : {make_quant(QuantKind::kUnsigned, 2), make_quant(QuantKind::kUnsigned, 1)})
+      for (const QuantType w : {make_quant(QuantKind::kBinary, 1), make_quant(QuantKind::kSigned, 2)})
+        for (int it = 0; it < 6; ++it) {
+          const auto uniform = [&g](size_t lo, size_t hi) { return std::uniform_int_distribution<size_t>(lo, hi)(g); };
+          const size_t height = uniform(3, 6), width = uniform(2, 11), tap_words = uniform(1, 3);
+          const size_t plane_stride = tap_words + uniform(0, 1), outputs = uniform(1, 70), stride = uniform(1, 2);
+          const size_t planes = static_cast<size_t>(a.bits), pixel_words = planes * plane_stride;
+          std::vector<uint32_t> image(height * width * pixel_words), zeros(pixel_words, 0);
+          for (uint32_t& word : image) word = static_cast<uint32_t>(g());
+          const BitserialShape s = BitserialShape::make(9 * tap_words, a, w);
+          std::vector<uint32_t> weights(outputs * static_cast<size_t>(w.bits) * s.words);
+          for (uint32_t& word : weights) word = static_cast<uint32_t>(g());
+          std::vector<uint32_t> packed(lowbit::packed_weight_words(table->weights, s, outputs));
+          std::vector<uint32_t> reference_packed(lowbit::packed_weight_words(reference.weights, s, outputs));
+          lowbit::pack_weights(table->weights, s, weights.data(), outputs, packed.data());
+          lowbit::pack_weights(reference.weights, s, weights.data(), outputs, reference_packed.data());
+          const size_t out_height = (height - 1) / stride + 1, out_width = (width - 1) / stride + 1;
+          carry->count = 0;
+          for (size_t oy = 0; oy < out_height; ++oy) {
+            const size_t pixels = g() % 4 == 0 ? (out_width + 1) / 2 : out_width;
+            std::vector<const uint32_t*> rows(9 * pixels);
+            for (size_t t = 0; t < 9; ++t)
+              for (size_t m = 0; m < pixels; ++m) {
+                const long y = static_cast<long>(oy * stride + t / 3) - 1, x = static_cast<long>(m * stride + t % 3) - 1;
+                const bool inside = y >= 0 && y < static_cast<long>(height) && x >= 0 && x < static_cast<long>(width);
+                rows[t * pixels + m] = inside ? image.data() + (static_cast<size_t>(y) * width + static_cast<size_t>(x)) * pixel_words
+                                              : zeros.data();
+              }
+            std::vector<int32_t> got(pixels * outputs), want(pixels * outputs);
+            table->bitserial_gemm(s, lowbit::PatchRows{rows.data(), 9, tap_words, plane_stride, carry.get()}, pixels,
+                                  packed.data(), outputs, lowbit::GemmOutput{got.data(), nullptr, 0, nullptr, 0, 0});
+            reference.bitserial_gemm(s, lowbit::PatchRows{rows.data(), 9, tap_words, plane_stride}, pixels,
+                                     reference_packed.data(), outputs, lowbit::GemmOutput{want.data(), nullptr, 0, nullptr, 0, 0});
+            ASSERT_EQ(got, want) << table->isa << " a " << qname(a) << " w " << qname(w) << " row " << oy << " of "
+                                 << out_height << ", " << pixels << " pixels, stride " << stride << ", tap words "
+                                 << tap_words;
+          }
+        }
 }
 
 TEST(BitserialKernel, EveryTableEqualsReferenceOnExtremes) {

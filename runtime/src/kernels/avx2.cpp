@@ -127,25 +127,52 @@ constexpr NibbleTables kNibbleTables = make_nibble_tables();
 // pixel m's word k). Computed once per call for all channel groups: the inner loop then takes a
 // table with one 16-bit load and one table load, where extracting the row from the activation
 // words there took ~5 scalar instructions per table and made the loop dispatch-bound.
-// Returns the largest weighted count of one word (what one step can add to a byte counter).
+struct TapTables {
+  uint16_t* offsets;
+  int32_t* counts;  // [tap][pixel] weighted activation counts (count0 + 2 * count1)
+  int32_t* most;    // [tap] the largest weighted count of one word
+};
+
+// How many of this call's first taps are the previous call's last ones (a.carry; the call is one
+// block of `count` pixels): their rows match pointer for pointer. Moves their tables into place.
+size_t carried_taps(const PatchRows& a, size_t count, const TapTables& tables) {
+  const GemmCarry* c = a.carry;
+  if (!c || c->count != count || c->taps != a.taps || c->tap_words != a.tap_words || c->plane_stride != a.plane_stride)
+    return 0;
+  const auto same_rows = [&](size_t t, size_t old_t) {
+    return std::equal(a.rows + t * count, a.rows + (t + 1) * count, c->rows + old_t * count);
+  };
+  for (size_t shift = 1; shift < a.taps; ++shift) {
+    size_t t = 0;
+    while (t + shift < a.taps && same_rows(t, t + shift)) ++t;
+    if (t + shift < a.taps) continue;
+    const size_t kept = a.taps - shift, tap_step = a.tap_words * count * 8;
+    std::memmove(tables.offsets, tables.offsets + shift * tap_step, kept * tap_step * sizeof(uint16_t));
+    std::memmove(tables.counts, tables.counts + shift * count, kept * count * sizeof(int32_t));
+    std::memmove(tables.most, tables.most + shift, kept * sizeof(int32_t));
+    return kept;
+  }
+  return 0;
+}
+
+// Fills `tables` for pixels m0 .. m0 + count - 1 (the taps a.carry holds from the previous call
+// are moved, not recomputed), sums each pixel's counts and returns the largest count of one word
+// (what one step can add to a byte counter).
 template <int AB>
-int32_t table_offsets(const PatchRows& a, size_t pixels, size_t m0, size_t count, uint16_t* offsets,
+int32_t table_offsets(const PatchRows& a, size_t pixels, size_t m0, size_t count, const TapTables& tables,
                       int32_t* activation_counts) {
   // Locals, not a's fields: the vector stores below may alias anything, so GCC would reload them.
   const size_t taps = a.taps, tap_words = a.tap_words, plane_stride = a.plane_stride;
   const size_t step = count * 8;                 // from one k word to the next
   const size_t tap_step = tap_words * step;      // from one tap to the next
-  // count0 + 2 * count1 of each pixel's current and previous tap (binary weights' offset, in
-  // units of a_weight[0]); a copied tap takes the previous pixel's.
-  int32_t tap_count[2][kMaxGemmPixels];
-  int32_t most_word_count = 0;  // copied taps repeat computed ones
-  std::fill(activation_counts, activation_counts + count, 0);
-  for (size_t t = 0; t < taps; ++t) {
+  const size_t carried = carried_taps(a, count, tables);
+  for (size_t t = carried; t < taps; ++t) {
     const uint32_t* const* rows = a.rows + t * pixels + m0;
     const uint32_t* const* previous_rows = rows - pixels;  // tap t - 1's (read only when t > 0)
-    int32_t* counts = tap_count[t & 1];
-    const int32_t* previous_counts = tap_count[(t & 1) ^ 1];
-    uint16_t* tap_offsets = offsets + t * tap_step;
+    int32_t* counts = tables.counts + t * count;
+    const int32_t* previous_counts = counts - count;
+    int32_t most = 0;
+    uint16_t* tap_offsets = tables.offsets + t * tap_step;
     for (size_t m = 0; m < count;) {
       // A stride-1 conv's tap t of pixel m is tap t - 1 of pixel m + 1 (already done): a run of
       // such pixels is copied per word in one piece (per pixel, the copies cost ~8 % of layer b).
@@ -157,7 +184,8 @@ int32_t table_offsets(const PatchRows& a, size_t pixels, size_t m0, size_t count
           uint16_t* dst = tap_offsets + i * step + m * 8;
           std::memcpy(dst, dst - tap_step + 8, (seen_end - m) * 8 * sizeof(uint16_t));
         }
-        for (; m < seen_end; ++m) activation_counts[m] += counts[m] = previous_counts[m + 1];
+        for (; m < seen_end; ++m) counts[m] = previous_counts[m + 1];
+        most = std::max(most, tables.most[t - 1]);  // a bound: the copied words are some of tap t - 1's
         continue;
       }
       const uint32_t* x = rows[m];
@@ -167,16 +195,30 @@ int32_t table_offsets(const PatchRows& a, size_t pixels, size_t m0, size_t count
         const uint32_t x0 = x[i], x1 = AB == 2 ? x[i + plane_stride] : 0u;
         const int32_t word_count = __builtin_popcount(x0) + 2 * __builtin_popcount(x1);
         weighted_count += word_count;
-        most_word_count = std::max(most_word_count, word_count);
+        most = std::max(most, word_count);
         // Byte e: row of nibble kNibbleOrder[e], plane 0 in its low half, plane 1 in its high half.
         const uint64_t row = ((x0 & 0x0F0F0F0Fu) | ((x1 & 0x0F0F0F0Fu) << 4)) |
                              uint64_t{((x0 >> 4) & 0x0F0F0F0Fu) | (x1 & 0xF0F0F0F0u)} << 32;
         _mm_store_si128(reinterpret_cast<__m128i*>(dst + i * step),
                         _mm_slli_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(row))), 5));
       }
-      activation_counts[m] += counts[m] = weighted_count;
+      counts[m] = weighted_count;
       ++m;
     }
+    tables.most[t] = most;
+  }
+  std::fill(activation_counts, activation_counts + count, 0);
+  int32_t most_word_count = 0;
+  for (size_t t = 0; t < taps; ++t) {
+    most_word_count = std::max(most_word_count, tables.most[t]);
+    for (size_t m = 0; m < count; ++m) activation_counts[m] += tables.counts[t * count + m];
+  }
+  if (GemmCarry* c = a.carry) {  // this call's rows for the next one (a.carry: m0 = 0, count = pixels)
+    std::copy(a.rows, a.rows + taps * count, c->rows);
+    c->count = count;
+    c->taps = taps;
+    c->tap_words = tap_words;
+    c->plane_stride = plane_stride;
   }
   return most_word_count;
 }
@@ -494,22 +536,38 @@ void nibble_groups(const BitserialShape& s, const CallActivations& a, size_t pix
 // codes, more on sparse ones (the widening is ~13 % of the loop at 2).
 constexpr size_t kOffsetWords = 2048;
 
+// Pixels m0 .. m0 + count - 1 of a call through all channel groups.
 template <int AB, int WB>
-void nibble_gemm(const BitserialShape& s, const PatchRows& a, size_t pixels, const uint32_t* weights, size_t outputs,
+void nibble_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size_t m0, size_t count,
+                  const TapTables& tables, int32_t* activation_counts, const uint32_t* weights, size_t outputs,
+                  const GemmOutput& out) {
+  const int32_t most_word_count = table_offsets<AB>(a, pixels, m0, count, tables, activation_counts);
+  const size_t byte_steps = most_word_count == 0 ? s.words : static_cast<size_t>(255 / most_word_count);
+  const CallActivations call{tables.offsets, activation_counts,
+                             *std::max_element(activation_counts, activation_counts + count), byte_steps};
+  nibble_groups<AB, WB, nibble_table_vectors(WB)>(s, call, count, m0, weights, outputs, out, 0);
+}
+
+template <int AB, int WB>
+void nibble_gemm(const BitserialShape& s, const PatchRows& rows, size_t pixels, const uint32_t* weights, size_t outputs,
                  const GemmOutput& out) {
-  alignas(16) uint16_t offsets[kNibbleMaxWords * 8];
   int32_t activation_counts[kMaxGemmPixels];
+  if (rows.carry && pixels * s.words <= kGemmCarryWords) {  // one block, its tables kept for the next call
+    GemmCarry& c = *rows.carry;
+    nibble_block<AB, WB>(s, rows, pixels, 0, pixels, TapTables{c.offsets, c.tap_counts, c.tap_most}, activation_counts,
+                         weights, outputs, out);
+    return;
+  }
+  PatchRows a = rows;
+  a.carry = nullptr;
+  alignas(16) uint16_t offsets[kNibbleMaxWords * 8];
+  int32_t tap_counts[kNibbleMaxWords], tap_most[kNibbleMaxWords];  // taps * pixels <= words * pixels
   const size_t most = std::max<size_t>(1, kOffsetWords / s.words);
   const size_t blocks = (pixels + most - 1) / most;
   const size_t block = (pixels + blocks - 1) / blocks;
-  for (size_t m0 = 0; m0 < pixels; m0 += block) {
-    const size_t count = std::min(block, pixels - m0);
-    const int32_t most_word_count = table_offsets<AB>(a, pixels, m0, count, offsets, activation_counts);
-    const size_t byte_steps = most_word_count == 0 ? s.words : static_cast<size_t>(255 / most_word_count);
-    const CallActivations call{offsets, activation_counts, *std::max_element(activation_counts, activation_counts + count),
-                               byte_steps};
-    nibble_groups<AB, WB, nibble_table_vectors(WB)>(s, call, count, m0, weights, outputs, out, 0);
-  }
+  for (size_t m0 = 0; m0 < pixels; m0 += block)
+    nibble_block<AB, WB>(s, a, pixels, m0, std::min(block, pixels - m0), TapTables{offsets, tap_counts, tap_most},
+                         activation_counts, weights, outputs, out);
 }
 
 // The table's gemm: nibble tables where they apply (the layout pack_weights chose), else the

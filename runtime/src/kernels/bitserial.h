@@ -98,11 +98,30 @@ constexpr Blocking choose_blocking(int a_bits, int w_bits, int budget) {
 // the receptive field): rows[t * pixels + m] is word 0 of activation plane 0 of kernel tap t for
 // pixel m; plane p of that tap is the tap_words words at rows[...] + p * plane_stride. A tap in the
 // padding points at zeros. taps * tap_words == BitserialShape::words.
+struct GemmCarry;
 struct PatchRows {
   const uint32_t* const* rows;
   size_t taps;
   size_t tap_words;
   size_t plane_stride;
+  // Optional: what the gemm may keep from one call to the next (see GemmCarry). Only for calls of
+  // one operator run on one worker, whose input does not change in between.
+  GemmCarry* carry = nullptr;
+};
+
+// The nibble-table gemm's (AVX2) state between the calls of one operator run on one worker: the
+// previous call's table offsets, per-tap weighted activation counts and tap rows. A conv's next
+// output row shares kh - 1 of its kernel rows' taps with the previous one (the same input
+// pointers, so the same words): their offsets are moved, not recomputed. Used for calls with
+// words * pixels <= kGemmCarryWords; `count` = 0 says nothing is carried.
+constexpr size_t kGemmCarryWords = 2048;
+struct GemmCarry {
+  size_t count = 0;  // pixels of the previous call
+  size_t taps = 0, tap_words = 0, plane_stride = 0;
+  const uint32_t* rows[kGemmCarryWords];  // [tap][pixel]
+  int32_t tap_counts[kGemmCarryWords];    // [tap][pixel]
+  int32_t tap_most[kGemmCarryWords];      // [tap]: the largest weighted count of one word
+  alignas(16) uint16_t offsets[kGemmCarryWords * 8];
 };
 
 // Thresholds in the form kernels use: every channel counts "sign * acc >= threshold" (decreasing

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <new>
 
 #include "kernels/kernel_table.h"
 #include "ops/op_table.h"
@@ -313,20 +314,25 @@ QuantizedLayer quantized_layer(const OpView& v) {
   return q;
 }
 
-// One worker's scratch: the indirection rows, a zero tap for the padding (direct) or the gathered
-// patches (otherwise), and the accumulators of one pixel block.
+// One worker's scratch: what the gemm carries from one call to the next (tables that take it; at
+// the start, 64-byte aligned like the whole), the indirection rows, a zero tap for the padding
+// (direct) or the gathered patches (otherwise), and the accumulators of one pixel block.
 struct QuantizedScratch {
-  size_t row_count, zero_words, patch_words, acc_words;
+  size_t carry_bytes, row_count, zero_words, patch_words, acc_words;
 
   QuantizedScratch(const QuantizedLayer& q, const TensorDesc& x)
-      : row_count(kMaxGemmPixels * (q.direct ? q.taps : 1)),
+      : carry_bytes(q.direct && kernels().weights.nibble_tables && nibble_tables_apply(q.shape) ? sizeof(GemmCarry) : 0),
+        row_count(kMaxGemmPixels * (q.direct ? q.taps : 1)),
         zero_words(q.direct ? static_cast<size_t>(q.shape.a_bits - 1) * x.pixel_planes().words_per_plane() + q.tap_words : 0),
         patch_words(q.direct ? 0 : kMaxGemmPixels * static_cast<size_t>(q.shape.a_bits) * q.shape.words),
         acc_words(q.levels ? 0 : kMaxGemmPixels * static_cast<size_t>(q.g.og)) {}  // codes leave the gemm packed
-  size_t bytes() const { return row_count * sizeof(uint32_t*) + (zero_words + patch_words + acc_words) * 4; }
-  const uint32_t** rows(void* base) const { return static_cast<const uint32_t**>(base); }
+  size_t bytes() const { return carry_bytes + row_count * sizeof(uint32_t*) + (zero_words + patch_words + acc_words) * 4; }
+  GemmCarry* carry(void* base) const { return carry_bytes ? new (base) GemmCarry : nullptr; }  // nothing carried yet
+  const uint32_t** rows(void* base) const {
+    return reinterpret_cast<const uint32_t**>(static_cast<uint8_t*>(base) + carry_bytes);
+  }
   uint32_t* zeros(void* base) const {
-    return reinterpret_cast<uint32_t*>(static_cast<uint8_t*>(base) + row_count * sizeof(uint32_t*));
+    return reinterpret_cast<uint32_t*>(static_cast<uint8_t*>(base) + carry_bytes + row_count * sizeof(uint32_t*));
   }
   uint32_t* patches(void* base) const { return zeros(base) + zero_words; }
   int32_t* acc(void* base) const { return reinterpret_cast<int32_t*>(patches(base) + patch_words); }
@@ -417,7 +423,8 @@ void run_quantized(const OpRun& r, size_t begin, size_t end, void* scratch) {
                                 reinterpret_cast<const int32_t*>(packed + static_cast<size_t>(g.groups) * q.packed_group_words))
                : ThresholdArgs{};
   const size_t patch_words = static_cast<size_t>(q.shape.a_bits) * q.shape.words;
-  const PatchRows a = q.direct ? PatchRows{rows, q.taps, q.tap_words, x.pixel_planes().words_per_plane()}
+  // The carry lives for this worker's rows of this run: the input does not change in between.
+  const PatchRows a = q.direct ? PatchRows{rows, q.taps, q.tap_words, x.pixel_planes().words_per_plane(), layout.carry(scratch)}
                                : PatchRows{rows, 1, q.shape.words, q.shape.words};
   if (q.direct)  // the kernels read a padding tap's plane p at zeros + p * plane_stride; only those words
     for (int p = 0; p < q.shape.a_bits; ++p) std::memset(zeros + static_cast<size_t>(p) * a.plane_stride, 0, q.tap_words * 4);
