@@ -175,7 +175,7 @@ int32_t table_offsets(const PatchRows& a, size_t pixels, size_t m0, size_t count
     uint16_t* tap_offsets = tables.offsets + t * tap_step;
     for (size_t m = 0; m < count;) {
       // A stride-1 conv's tap t of pixel m is tap t - 1 of pixel m + 1 (already done): a run of
-      // such pixels is copied per word in one piece (per pixel, the copies cost ~8 % of layer b).
+      // such pixels is copied per word in one piece (a copy per pixel and word: ~3 % on layer b).
       size_t seen_end = m;
       if (t > 0)
         while (seen_end + 1 < count && previous_rows[seen_end + 1] == rows[seen_end]) ++seen_end;
@@ -528,15 +528,10 @@ void nibble_groups(const BitserialShape& s, const CallActivations& a, size_t pix
   }
 }
 
-// The pixels in equal blocks of at most kOffsetWords words of offsets (32 KiB; one pixel may take
-// up to kNibbleMaxWords): layer h's 64-pixel rows as 3 x 22 instead of 56 + 8 pixels (64 KiB)
-// scaled 1.93-1.97x to 2 threads in four runs instead of 1.5-1.7x, at ~1 % on one thread. A byte
-// counter gains at most the largest weighted word count per step, so it is widened after as many
-// steps as 255 allows: 2 for two dense planes (8 lookups of <= 12), 3 on uniformly random 2-bit
-// codes, more on sparse ones (the widening is ~13 % of the loop at 2).
-constexpr size_t kOffsetWords = 2048;
-
-// Pixels m0 .. m0 + count - 1 of a call through all channel groups.
+// Pixels m0 .. m0 + count - 1 of a call through all channel groups. A byte counter gains at most
+// the largest weighted word count per step, so it is widened after as many steps as 255 allows: 2
+// for two dense planes (8 lookups of <= 12), 3 on uniformly random 2-bit codes, more on sparse
+// ones (the widening is ~13 % of the loop at 2).
 template <int AB, int WB>
 void nibble_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size_t m0, size_t count,
                   const TapTables& tables, int32_t* activation_counts, const uint32_t* weights, size_t outputs,
@@ -548,11 +543,16 @@ void nibble_block(const BitserialShape& s, const PatchRows& a, size_t pixels, si
   nibble_groups<AB, WB, nibble_table_vectors(WB)>(s, call, count, m0, weights, outputs, out, 0);
 }
 
+// With a carry, a call of at most kGemmCarryWords words x pixels is one block whose tables stay
+// for the next call. Otherwise the pixels go in equal blocks of at most kGemmCarryWords words of
+// offsets (32 KiB; one pixel may take up to kNibbleMaxWords): layer h's 64-pixel rows as 3 x 22
+// instead of 56 + 8 pixels (64 KiB) scaled 1.93-1.99x to 2 threads instead of 1.5-1.7x, at ~1 %
+// on one thread.
 template <int AB, int WB>
 void nibble_gemm(const BitserialShape& s, const PatchRows& rows, size_t pixels, const uint32_t* weights, size_t outputs,
                  const GemmOutput& out) {
   int32_t activation_counts[kMaxGemmPixels];
-  if (rows.carry && pixels * s.words <= kGemmCarryWords) {  // one block, its tables kept for the next call
+  if (rows.carry && pixels * s.words <= kGemmCarryWords) {
     GemmCarry& c = *rows.carry;
     nibble_block<AB, WB>(s, rows, pixels, 0, pixels, TapTables{c.offsets, c.tap_counts, c.tap_most}, activation_counts,
                          weights, outputs, out);
@@ -562,8 +562,8 @@ void nibble_gemm(const BitserialShape& s, const PatchRows& rows, size_t pixels, 
   a.carry = nullptr;
   alignas(16) uint16_t offsets[kNibbleMaxWords * 8];
   int32_t tap_counts[kNibbleMaxWords], tap_most[kNibbleMaxWords];  // taps * pixels <= words * pixels
-  const size_t most = std::max<size_t>(1, kOffsetWords / s.words);
-  const size_t blocks = (pixels + most - 1) / most;
+  const size_t block_pixels = std::max<size_t>(1, kGemmCarryWords / s.words);
+  const size_t blocks = (pixels + block_pixels - 1) / block_pixels;
   const size_t block = (pixels + blocks - 1) / blocks;
   for (size_t m0 = 0; m0 < pixels; m0 += block)
     nibble_block<AB, WB>(s, a, pixels, m0, std::min(block, pixels - m0), TapTables{offsets, tap_counts, tap_most},

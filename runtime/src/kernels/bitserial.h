@@ -63,6 +63,10 @@ inline bool nibble_tables_apply(const BitserialShape& s) {
   return (s.a_bits == 1 || (s.a_bits == 2 && s.a_weight[1] == 2 * s.a_weight[0])) && s.w_bits <= 2 &&
          s.words <= kNibbleMaxWords;
 }
+// Whether a layer's weights are packed for (and its gemm calls run) the nibble-table gemm.
+inline bool nibble_layout(const WeightLayout& layout, const BitserialShape& s) {
+  return layout.nibble_tables && nibble_tables_apply(s);
+}
 constexpr size_t kNibbleChannels = 32;
 // Channel vectors per group (weights: 2 vectors per plane and step): two for binary weights, one
 // for two planes; more measured no faster (W1A2: 4 vectors 0-2 % either way, 3 vectors 10 % slower on d).
@@ -112,8 +116,9 @@ struct PatchRows {
 // The nibble-table gemm's (AVX2) state between the calls of one operator run on one worker: the
 // previous call's table offsets, per-tap weighted activation counts and tap rows. A conv's next
 // output row shares kh - 1 of its kernel rows' taps with the previous one (the same input
-// pointers, so the same words): their offsets are moved, not recomputed. Used for calls with
-// words * pixels <= kGemmCarryWords; `count` = 0 says nothing is carried.
+// pointers, so the same words): their offsets are moved, not recomputed. kGemmCarryWords bounds
+// words * pixels of the calls it serves, and of the gemm's pixel blocks (32 KiB of offsets);
+// `count` = 0 says nothing is carried.
 constexpr size_t kGemmCarryWords = 2048;
 struct GemmCarry {
   size_t count = 0;  // pixels of the previous call

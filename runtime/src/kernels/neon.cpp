@@ -69,7 +69,6 @@ struct Neon {
   static void plane_masks(const Sum (&x)[NB], int bits, uint64_t* masks) {
     simd::plane_masks_by_lanes<Neon, NB>(x, bits, masks);
   }
-
 };
 
 struct NeonFloat {

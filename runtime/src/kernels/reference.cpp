@@ -16,13 +16,6 @@ BitserialShape BitserialShape::make(size_t words, QuantType activations, QuantTy
   return s;
 }
 
-namespace {
-
-bool nibble_layout(const WeightLayout& layout, const BitserialShape& s) {
-  return layout.nibble_tables && nibble_tables_apply(s);
-}
-
-}  // namespace
 
 size_t packed_weight_words(const WeightLayout& layout, const BitserialShape& s, size_t outputs) {
   const size_t per_channel = s.words * static_cast<size_t>(s.w_bits);  // 32-bit weight words

@@ -321,7 +321,7 @@ struct QuantizedScratch {
   size_t carry_bytes, row_count, zero_words, patch_words, acc_words;
 
   QuantizedScratch(const QuantizedLayer& q, const TensorDesc& x)
-      : carry_bytes(q.direct && kernels().weights.nibble_tables && nibble_tables_apply(q.shape) ? sizeof(GemmCarry) : 0),
+      : carry_bytes(q.direct && nibble_layout(kernels().weights, q.shape) ? sizeof(GemmCarry) : 0),
         row_count(kMaxGemmPixels * (q.direct ? q.taps : 1)),
         zero_words(q.direct ? static_cast<size_t>(q.shape.a_bits - 1) * x.pixel_planes().words_per_plane() + q.tap_words : 0),
         patch_words(q.direct ? 0 : kMaxGemmPixels * static_cast<size_t>(q.shape.a_bits) * q.shape.words),
@@ -423,7 +423,7 @@ void run_quantized(const OpRun& r, size_t begin, size_t end, void* scratch) {
                                 reinterpret_cast<const int32_t*>(packed + static_cast<size_t>(g.groups) * q.packed_group_words))
                : ThresholdArgs{};
   const size_t patch_words = static_cast<size_t>(q.shape.a_bits) * q.shape.words;
-  // The carry lives for this worker's rows of this run: the input does not change in between.
+  // The carry lives for this worker's chunk of rows of this run: the input does not change in between.
   const PatchRows a = q.direct ? PatchRows{rows, q.taps, q.tap_words, x.pixel_planes().words_per_plane(), layout.carry(scratch)}
                                : PatchRows{rows, 1, q.shape.words, q.shape.words};
   if (q.direct)  // the kernels read a padding tap's plane p at zeros + p * plane_stride; only those words
