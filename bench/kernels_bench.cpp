@@ -84,8 +84,9 @@ const char* kTimingMethod =
     "runs, so each contender's samples span the same wall-clock window; in total >= min_runs and >= min_seconds "
     "per contender (or >= max_seconds after floor_runs); the median run is reported. lowbit: one lowbit_run() "
     "on a model loaded for that thread count; oneDNN: one primitive execute() + stream.wait() (weights reordered "
-    "once beforehand), with omp_set_num_threads(threads) before each turn; a turn after a oneDNN turn starts "
-    "settle_ms later so idle OpenMP workers have stopped spinning";
+    "once beforehand), with omp_set_num_threads(threads) before each turn; a turn after a multi-threaded turn "
+    "starts settle_ms later so the idle workers (OpenMP's or a lowbit pool's) have stopped spinning, except "
+    "oneDNN after oneDNN, which reuses OpenMP's workers";
 
 struct Options {
   std::string out = "bench-results";
@@ -212,13 +213,16 @@ std::vector<OnednnCase> make_onednn_cases(Context& ctx, const ConvShape& s, cons
   return cases;
 }
 
+// A lowbit model on more than one thread leaves its pool's workers spinning after a batch.
+Spinners lowbit_spinners(int threads) { return threads > 1 ? Spinners::own : Spinners::none; }
+
 // Times every case of one layer together (timing.h: round robin).
 void time_layer(Context& ctx, std::vector<LowbitCase>& lowbit, std::vector<OnednnCase>& onednn,
                 std::vector<Contender>& contenders) {
   for (LowbitCase& c : lowbit) {
     c.contender = contenders.size();
     LowbitRunner* r = c.runner.get();
-    contenders.push_back({[r] { r->run(); }, {}, false, {}});
+    contenders.push_back({[r] { r->run(); }, {}, lowbit_spinners(c.threads), {}});
   }
   for (OnednnCase& c : onednn) {
     const int t = c.threads;
@@ -226,9 +230,9 @@ void time_layer(Context& ctx, std::vector<LowbitCase>& lowbit, std::vector<Onedn
     OnednnConv* s8 = c.s8.get();
     dnnl::stream* stream = &ctx.stream;
     c.f32_contender = contenders.size();
-    contenders.push_back({[f32, stream] { f32->run(*stream); }, [t] { set_onednn_threads(t); }, true, {}});
+    contenders.push_back({[f32, stream] { f32->run(*stream); }, [t] { set_onednn_threads(t); }, Spinners::openmp, {}});
     c.s8_contender = contenders.size();
-    contenders.push_back({[s8, stream] { s8->run(*stream); }, [t] { set_onednn_threads(t); }, true, {}});
+    contenders.push_back({[s8, stream] { s8->run(*stream); }, [t] { set_onednn_threads(t); }, Spinners::openmp, {}});
   }
   measure_round_robin(contenders, ctx.policy);
 }
@@ -396,13 +400,13 @@ void bench_network(Context& ctx, const NetworkSpec& net, uint32_t seed, json& ne
   std::vector<Contender> contenders;
   for (LowbitCase& c : lowbit) {
     LowbitRunner* r = c.runner.get();
-    contenders.push_back({[r] { r->run(); }, {}, false, {}});
+    contenders.push_back({[r] { r->run(); }, {}, lowbit_spinners(c.threads), {}});
   }
   for (size_t i = 0; i < onednn.size(); ++i) {
     OnednnNet* n = onednn[i].get();
     dnnl::stream* stream = &ctx.stream;
     const int t = ctx.options.threads[i];
-    contenders.push_back({[n, stream] { n->run(*stream); }, [t] { set_onednn_threads(t); }, true, {}});
+    contenders.push_back({[n, stream] { n->run(*stream); }, [t] { set_onednn_threads(t); }, Spinners::openmp, {}});
   }
   measure_round_robin(contenders, ctx.policy);
   const double other_load = load.fraction();

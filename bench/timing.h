@@ -27,7 +27,7 @@ struct TimingPolicy {
   double min_seconds = 1.5;  // ... and at least this much timed time,
   double max_seconds = 6.0;  // unless this much time passed (slow contenders) ...
   int floor_runs = 3;        // ... and this many runs did
-  int settle_ms = 30;        // pause before a batch that follows an OpenMP (oneDNN) batch
+  int settle_ms = 30;        // pause before a batch that follows one leaving threads spinning
 };
 
 struct Timing {
@@ -40,12 +40,18 @@ inline double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// Threads a contender leaves spinning for a while after its batch (waiting for more work), which
+// would take a core from the next contender: a batch that does not reuse them waits `settle_ms`.
+enum class Spinners {
+  none,    // runs on the calling thread only
+  openmp,  // OpenMP's workers (libgomp), shared by every OpenMP contender
+  own,     // workers of its own (a lowbit model's thread pool)
+};
+
 struct Contender {
   std::function<void()> run;     // one complete execution (including any stream wait)
   std::function<void()> before;  // called before each batch, outside the timing (may be empty)
-  // Runs on OpenMP workers, which spin for a while after a parallel region (libgomp) and would
-  // steal a core from the next contender: the next non-OpenMP batch waits `settle_ms` first.
-  bool openmp = false;
+  Spinners spinners = Spinners::none;
   std::vector<double> seconds;   // timed samples
 
   Timing timing() const {
@@ -66,11 +72,12 @@ inline void measure_round_robin(std::vector<Contender>& contenders, const Timing
   const int batch_min_runs = (p.min_runs + rounds - 1) / rounds;
   const int batch_floor_runs = std::max(1, (p.floor_runs + rounds - 1) / rounds);
   const double batch_min_seconds = p.min_seconds / rounds, batch_max_seconds = p.max_seconds / rounds;
-  bool after_openmp = true;  // unknown history: settle before the first batch too
+  Spinners previous = Spinners::own;  // unknown history: settle before the first batch too
   for (int round = 0; round < rounds; ++round) {
     for (Contender& c : contenders) {
       if (c.before) c.before();
-      if (after_openmp && !c.openmp) std::this_thread::sleep_for(std::chrono::milliseconds(p.settle_ms));
+      const bool reuses = previous == Spinners::openmp && c.spinners == Spinners::openmp;
+      if (previous != Spinners::none && !reuses) std::this_thread::sleep_for(std::chrono::milliseconds(p.settle_ms));
       const int warmup = round == 0 ? p.warmup_runs : 1;
       for (int i = 0; i < warmup; ++i) c.run();
       int runs = 0;
@@ -85,7 +92,7 @@ inline void measure_round_robin(std::vector<Contender>& contenders, const Timing
         if (runs >= batch_min_runs && total >= batch_min_seconds) break;
         if (runs >= batch_floor_runs && total >= batch_max_seconds) break;
       }
-      after_openmp = c.openmp;
+      previous = c.spinners;
     }
   }
 }

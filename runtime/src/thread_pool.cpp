@@ -1,10 +1,20 @@
 #include "thread_pool.h"
 
+#include <chrono>
+
 namespace lowbit {
 
 #if LOWBIT_THREADS
 
 namespace {
+// How long an idle worker polls for the next op before it sleeps. Waking a sleeping thread takes
+// tens of microseconds on a VM, as long as a whole op here, and the gaps between a network's ops
+// (or between back-to-back runs) are far shorter; a worker that finished its last chunk early
+// waits up to a chunk's time. Measured on layer b (2 threads, 9,000 runs back to back): with a
+// budget of 20,000 polls the worker slept ~2,000 times and most batches' median run took 0.22 ms
+// instead of 0.17. An application that runs the model now and then pays at most this much spinning
+// per run; pthreadpool and libgomp spin for a similar time.
+constexpr std::chrono::microseconds kSpinTime{1000};
 // About this many chunks per worker: enough to even out a worker that runs slower, few enough
 // that claiming (one atomic add) and per-call set-up stay negligible.
 constexpr size_t kChunksPerWorker = 8;
@@ -35,12 +45,19 @@ void ThreadPool::resize(int workers) {
   for (int i = 1; i < workers; ++i) threads_.emplace_back(&ThreadPool::worker_loop, this, i, generation_.load());
 }
 
+unsigned long ThreadPool::spin_for_work(unsigned long seen) const {
+  unsigned long now = generation_.load(std::memory_order_acquire);
+  const auto give_up = std::chrono::steady_clock::now() + kSpinTime;
+  while (now == seen && !stop_.load(std::memory_order_relaxed)) {
+    for (int poll = 0; poll < 64 && now == seen; ++poll) now = generation_.load(std::memory_order_acquire);
+    if (std::chrono::steady_clock::now() > give_up) break;
+  }
+  return now;
+}
+
 void ThreadPool::worker_loop(int index, unsigned long seen) {
-  constexpr int kSpins = 20000;  // about the length of a short op
   for (;;) {
-    unsigned long now = generation_.load(std::memory_order_acquire);
-    for (int spin = 0; now == seen && spin < kSpins && !stop_.load(std::memory_order_relaxed); ++spin)
-      now = generation_.load(std::memory_order_acquire);
+    unsigned long now = spin_for_work(seen);
     if (now == seen) {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return stop_.load() || generation_.load(std::memory_order_acquire) != seen; });

@@ -36,10 +36,12 @@ class ThreadPool {
   int workers_ = 1;
 #if LOWBIT_THREADS
   void worker_loop(int index, unsigned long seen);
+  unsigned long spin_for_work(unsigned long seen) const;  // the generation after `seen`, or `seen` on giving up
   void run_chunks(int worker);
   std::vector<std::thread> threads_;
-  // Ops are short (tens of microseconds), so workers spin briefly on the generation counter before
-  // sleeping on the condition variable, and the caller spins until the busy count drops to zero.
+  // Ops are short (tens of microseconds), so workers spin on the generation counter for a while
+  // (kSpinTime) before sleeping on the condition variable, and the caller spins until the busy
+  // count drops to zero.
   std::mutex mutex_;
   std::condition_variable wake_;
   std::atomic<unsigned long> generation_{0};
