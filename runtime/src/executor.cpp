@@ -90,9 +90,9 @@ struct StepContext {
   uint64_t stride;
 };
 
-void run_share(void* ctx, int worker, size_t begin, size_t end) {
+void run_share(void* ctx, int worker, size_t begin, size_t end, bool continues) {
   const StepContext& s = *static_cast<const StepContext*>(ctx);
-  s.traits->run(*s.run, begin, end, s.scratch + s.stride * static_cast<uint64_t>(worker));
+  s.traits->run(*s.run, begin, end, WorkerScratch{s.scratch + s.stride * static_cast<uint64_t>(worker), continues});
 }
 
 }  // namespace

@@ -16,15 +16,38 @@ namespace {
 // per run; pthreadpool and libgomp spin for a similar time.
 constexpr std::chrono::microseconds kSpinTime{1000};
 // About this many chunks per worker: enough to even out a worker that runs slower, few enough
-// that claiming (one atomic add) and per-call set-up stay negligible.
+// that taking one (a compare-and-swap) and per-call set-up stay negligible. It also keeps chunk
+// numbers well within the 32 bits a ChunkRange holds.
 constexpr size_t kChunksPerWorker = 8;
 }  // namespace
 
-void ThreadPool::run_chunks(int worker) {
+bool ThreadPool::take_chunk(int owner, bool front, size_t* chunk) {
+  std::atomic<uint64_t>& bounds = ranges_[owner].bounds;
+  uint64_t now = bounds.load(std::memory_order_relaxed);
   for (;;) {
-    const size_t begin = next_.fetch_add(grain_, std::memory_order_relaxed);
-    if (begin >= units_) return;
-    task_(ctx_, worker, begin, begin + grain_ < units_ ? begin + grain_ : units_);
+    const uint64_t first = now & 0xFFFFFFFFu, end = now >> 32;
+    if (first >= end) return false;
+    const uint64_t left = front ? (first + 1) | end << 32 : first | (end - 1) << 32;
+    // Relaxed: the dispatch (generation_) and the busy count order the units' data, not the takes.
+    if (bounds.compare_exchange_weak(now, left, std::memory_order_relaxed)) {
+      *chunk = static_cast<size_t>(front ? first : end - 1);
+      return true;
+    }
+  }
+}
+
+void ThreadPool::run_chunk(int worker, size_t chunk, size_t* previous_end) const {
+  const size_t begin = chunk * grain_, end = begin + grain_ < units_ ? begin + grain_ : units_;
+  task_(ctx_, worker, begin, end, begin == *previous_end);
+  *previous_end = end;
+}
+
+void ThreadPool::run_chunks(int worker) {
+  size_t chunk, previous_end = units_;  // no call yet: no chunk begins at units_
+  while (take_chunk(worker, true, &chunk)) run_chunk(worker, chunk, &previous_end);
+  for (int i = 1; i < workers_; ++i) {
+    const int other = (worker + i) % workers_;
+    while (take_chunk(other, false, &chunk)) run_chunk(worker, chunk, &previous_end);
   }
 }
 
@@ -40,6 +63,7 @@ void ThreadPool::resize(int workers) {
   threads_.clear();
   stop_.store(false);
   workers_ = workers;
+  ranges_.reset(new ChunkRange[static_cast<size_t>(workers)]);
   // Workers start from the current generation: a dispatch made before a worker first looks must
   // still count as new work for it.
   for (int i = 1; i < workers; ++i) threads_.emplace_back(&ThreadPool::worker_loop, this, i, generation_.load());
@@ -72,14 +96,16 @@ void ThreadPool::worker_loop(int index, unsigned long seen) {
 
 void ThreadPool::parallel_for(size_t units, Task fn, void* ctx) {
   if (workers_ == 1 || units < 2) {
-    if (units > 0) fn(ctx, 0, 0, units);
+    if (units > 0) fn(ctx, 0, 0, units, false);
     return;
   }
   task_ = fn;
   ctx_ = ctx;
   units_ = units;
   grain_ = (units + kChunksPerWorker * static_cast<size_t>(workers_) - 1) / (kChunksPerWorker * static_cast<size_t>(workers_));
-  next_.store(0, std::memory_order_relaxed);
+  const uint64_t chunks = (units + grain_ - 1) / grain_, workers = static_cast<uint64_t>(workers_);
+  for (uint64_t w = 0; w < workers; ++w)
+    ranges_[w].bounds.store(chunks * w / workers | (chunks * (w + 1) / workers) << 32, std::memory_order_relaxed);
   busy_.store(workers_ - 1, std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lock(mutex_);  // pairs with a worker about to sleep
@@ -95,7 +121,7 @@ void ThreadPool::parallel_for(size_t units, Task fn, void* ctx) {
 void ThreadPool::resize(int) { workers_ = 1; }
 
 void ThreadPool::parallel_for(size_t units, Task fn, void* ctx) {
-  if (units > 0) fn(ctx, 0, 0, units);
+  if (units > 0) fn(ctx, 0, 0, units, false);
 }
 
 #endif

@@ -1,9 +1,14 @@
 // A fixed set of workers for splitting one op across cores. Dispatching work allocates nothing:
-// workers wake on a generation counter and claim chunks of the units from a shared counter, so a
-// worker slowed down by another process (common on virtual machines) does not hold the op up.
+// workers wake on a generation counter. The units are cut into chunks and each worker owns a
+// contiguous run of them, which it works through in order (so an op can carry state from one of
+// its chunks to the next, like the conv's table offsets of the input rows two output rows share).
+// A worker that runs out takes chunks from the far end of another's run, so a worker slowed down
+// by another process (common on virtual machines) does not hold the op up.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <vector>
 
 #if LOWBIT_THREADS
@@ -17,9 +22,11 @@ namespace lowbit {
 
 class ThreadPool {
  public:
-  // fn(ctx, worker, begin, end) processes units [begin, end) as worker `worker` (0 = the caller);
-  // a worker may be called several times per dispatch, each unit is processed exactly once.
-  using Task = void (*)(void* ctx, int worker, size_t begin, size_t end);
+  // fn(ctx, worker, begin, end, continues) processes units [begin, end) as worker `worker` (0 =
+  // the caller); a worker may be called several times per dispatch, each unit is processed exactly
+  // once. `continues`: this worker's previous call of this dispatch ended at `begin` (true for all
+  // but the first of the calls on a worker's own chunks, which come in increasing order).
+  using Task = void (*)(void* ctx, int worker, size_t begin, size_t end, bool continues);
 
   ThreadPool() = default;
   ~ThreadPool() { resize(1); }
@@ -38,6 +45,8 @@ class ThreadPool {
   void worker_loop(int index, unsigned long seen);
   unsigned long spin_for_work(unsigned long seen) const;  // the generation after `seen`, or `seen` on giving up
   void run_chunks(int worker);
+  bool take_chunk(int owner, bool front, size_t* chunk);
+  void run_chunk(int worker, size_t chunk, size_t* previous_end) const;
   std::vector<std::thread> threads_;
   // Ops are short (tens of microseconds), so workers spin on the generation counter for a while
   // (kSpinTime) before sleeping on the condition variable, and the caller spins until the busy
@@ -50,8 +59,14 @@ class ThreadPool {
   Task task_ = nullptr;  // written before generation_ is bumped (release), read after (acquire)
   void* ctx_ = nullptr;
   size_t units_ = 0;
-  size_t grain_ = 1;
-  std::atomic<size_t> next_{0};  // first unit not yet claimed
+  size_t grain_ = 1;  // units per chunk
+  // Chunks [first, end) a worker has not taken yet, packed as first | end << 32 so that its owner
+  // (from the front) and others (from the back) take them with one compare-and-swap. One cache line
+  // each: the owner's takes do not disturb the other workers'.
+  struct alignas(64) ChunkRange {
+    std::atomic<uint64_t> bounds{0};
+  };
+  std::unique_ptr<ChunkRange[]> ranges_;
 #endif
 };
 

@@ -179,13 +179,13 @@ size_t conv2d_scratch(const OpView& v) {
   return kMaxGemmPixels * static_cast<size_t>(g.kh * g.kw) * sizeof(float*) + static_cast<size_t>(g.cg) * sizeof(float);
 }
 
-void run_conv2d(const OpRun& r, size_t begin, size_t end, void* scratch) {
+void run_conv2d(const OpRun& r, size_t begin, size_t end, const WorkerScratch& scratch) {
   const ConvGeometry g = geometry_of(r.view);
   const float* x = r.input<float>(0);
   const float* bias = r.input<float>(2);
   float* y = r.output<float>();
   const float* packed = static_cast<const float*>(r.prepared);
-  const float** rows = static_cast<const float**>(scratch);
+  const float** rows = static_cast<const float**>(scratch.data);
   float* zeros = reinterpret_cast<float*>(rows + kMaxGemmPixels * static_cast<size_t>(g.kh * g.kw));
   std::fill(zeros, zeros + g.cg, 0.0f);
   const KernelTable& k = kernels();
@@ -327,7 +327,11 @@ struct QuantizedScratch {
         patch_words(q.direct ? 0 : kMaxGemmPixels * static_cast<size_t>(q.shape.a_bits) * q.shape.words),
         acc_words(q.levels ? 0 : kMaxGemmPixels * static_cast<size_t>(q.g.og)) {}  // codes leave the gemm packed
   size_t bytes() const { return carry_bytes + row_count * sizeof(uint32_t*) + (zero_words + patch_words + acc_words) * 4; }
-  GemmCarry* carry(void* base) const { return carry_bytes ? new (base) GemmCarry : nullptr; }  // nothing carried yet
+  // The previous call's carry if this call continues it, else an empty one.
+  GemmCarry* carry(const WorkerScratch& s) const {
+    if (!carry_bytes) return nullptr;
+    return s.continues ? static_cast<GemmCarry*>(s.data) : new (s.data) GemmCarry;
+  }
   const uint32_t** rows(void* base) const {
     return reinterpret_cast<const uint32_t**>(static_cast<uint8_t*>(base) + carry_bytes);
   }
@@ -404,7 +408,7 @@ void gather_patch(const QuantizedLayer& q, const TensorDesc& x, const uint32_t* 
   }
 }
 
-void run_quantized(const OpRun& r, size_t begin, size_t end, void* scratch) {
+void run_quantized(const OpRun& r, size_t begin, size_t end, const WorkerScratch& scratch) {
   const QuantizedLayer q = quantized_layer(r.view);
   const ConvGeometry& g = q.g;
   const TensorDesc& x = *r.view.in[0];
@@ -412,10 +416,10 @@ void run_quantized(const OpRun& r, size_t begin, size_t end, void* scratch) {
   const uint32_t* xd = r.input<uint32_t>(0);
   const uint32_t* packed = static_cast<const uint32_t*>(r.prepared);
   const QuantizedScratch layout(q, x);
-  const uint32_t** rows = layout.rows(scratch);
-  uint32_t* zeros = layout.zeros(scratch);
-  uint32_t* patches = layout.patches(scratch);
-  int32_t* acc = layout.acc(scratch);
+  const uint32_t** rows = layout.rows(scratch.data);
+  uint32_t* zeros = layout.zeros(scratch.data);
+  uint32_t* patches = layout.patches(scratch.data);
+  int32_t* acc = layout.acc(scratch.data);
   const KernelTable& k = kernels();
   const size_t out_pixel_words = q.levels ? y.pixel_planes().words_per_pixel() : static_cast<size_t>(g.o);
   const ThresholdArgs thresholds =
@@ -423,7 +427,7 @@ void run_quantized(const OpRun& r, size_t begin, size_t end, void* scratch) {
                                 reinterpret_cast<const int32_t*>(packed + static_cast<size_t>(g.groups) * q.packed_group_words))
                : ThresholdArgs{};
   const size_t patch_words = static_cast<size_t>(q.shape.a_bits) * q.shape.words;
-  // The carry lives for this worker's chunk of rows of this run: the input does not change in between.
+  // The carry lives for this worker's consecutive rows of this run: the input does not change in between.
   const PatchRows a = q.direct ? PatchRows{rows, q.taps, q.tap_words, x.pixel_planes().words_per_plane(), layout.carry(scratch)}
                                : PatchRows{rows, 1, q.shape.words, q.shape.words};
   if (q.direct)  // the kernels read a padding tap's plane p at zeros + p * plane_stride; only those words

@@ -33,26 +33,26 @@ void for_rows(const OpRun& r, size_t begin, size_t end, F f) {
   for (size_t row = begin; row < end; ++row) f(r.input<float>(0) + row * c, r.output<float>() + row * c, c);
 }
 
-void run_relu(const OpRun& r, size_t begin, size_t end, void*) {
+void run_relu(const OpRun& r, size_t begin, size_t end, const WorkerScratch&) {
   for_rows(r, begin, end, [](const float* x, float* y, size_t c) {
     for (size_t i = 0; i < c; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
   });
 }
 
-void run_leaky_relu(const OpRun& r, size_t begin, size_t end, void*) {
+void run_leaky_relu(const OpRun& r, size_t begin, size_t end, const WorkerScratch&) {
   const float alpha = r.view.fattr(0);
   for_rows(r, begin, end, [alpha](const float* x, float* y, size_t c) {
     for (size_t i = 0; i < c; ++i) y[i] = x[i] > 0.0f ? x[i] : alpha * x[i];
   });
 }
 
-void run_sigmoid(const OpRun& r, size_t begin, size_t end, void*) {
+void run_sigmoid(const OpRun& r, size_t begin, size_t end, const WorkerScratch&) {
   for_rows(r, begin, end, [](const float* x, float* y, size_t c) {
     for (size_t i = 0; i < c; ++i) y[i] = 1.0f / (1.0f + std::exp(-x[i]));
   });
 }
 
-void run_softmax(const OpRun& r, size_t begin, size_t end, void*) {
+void run_softmax(const OpRun& r, size_t begin, size_t end, const WorkerScratch&) {
   for_rows(r, begin, end, [](const float* x, float* y, size_t c) {
     float max = x[0];
     for (size_t i = 1; i < c; ++i) max = x[i] > max ? x[i] : max;
@@ -73,7 +73,7 @@ bool infer_affine(const OpView& v, InferredOutput* out, std::string* err) {
   return true;
 }
 
-void run_affine(const OpRun& r, size_t begin, size_t end, void*) {
+void run_affine(const OpRun& r, size_t begin, size_t end, const WorkerScratch&) {
   const float* scale = r.input<float>(1);
   const float* bias = r.input<float>(2);
   for_rows(r, begin, end, [scale, bias](const float* x, float* y, size_t c) {
@@ -136,10 +136,10 @@ void run_broadcast(const OpRun& r, size_t begin, size_t end, F f) {
 }
 
 
-void run_add(const OpRun& r, size_t begin, size_t end, void*) {
+void run_add(const OpRun& r, size_t begin, size_t end, const WorkerScratch&) {
   run_broadcast(r, begin, end, [](float a, float b) { return a + b; });
 }
-void run_mul(const OpRun& r, size_t begin, size_t end, void*) {
+void run_mul(const OpRun& r, size_t begin, size_t end, const WorkerScratch&) {
   run_broadcast(r, begin, end, [](float a, float b) { return a * b; });
 }
 
@@ -154,7 +154,7 @@ bool infer_quantize(const OpView& v, InferredOutput* out, std::string* err) {
   return true;
 }
 
-void run_quantize(const OpRun& r, size_t begin, size_t end, void*) {
+void run_quantize(const OpRun& r, size_t begin, size_t end, const WorkerScratch&) {
   const TensorDesc& y = *r.view.out[0];
   const PixelPlanes planes = y.pixel_planes();
   const QuantizeArgs args{y.scale, y.quant, static_cast<Rounding>(r.view.attr(0))};
@@ -168,7 +168,7 @@ bool infer_dequantize(const OpView& v, InferredOutput* out, std::string* err) {
   return true;
 }
 
-void run_dequantize(const OpRun& r, size_t begin, size_t end, void*) {
+void run_dequantize(const OpRun& r, size_t begin, size_t end, const WorkerScratch&) {
   const TensorDesc& x = *r.view.in[0];
   const PixelPlanes planes = x.pixel_planes();
   const size_t c = planes.channels, words = planes.words_per_plane();

@@ -96,7 +96,7 @@ bool infer_concat(const OpView& v, InferredOutput* out, std::string* err) {
   return true;
 }
 
-void run_concat(const OpRun& r, size_t begin, size_t end, void*) {
+void run_concat(const OpRun& r, size_t begin, size_t end, const WorkerScratch&) {
   for (size_t pixel = begin; pixel < end; ++pixel) {
     fill_pixel(*r.view.out[0], r.out_data, pixel, 0.0f);
     size_t c = 0;
@@ -122,7 +122,7 @@ bool infer_space_to_depth(const OpView& v, InferredOutput* out, std::string* err
   return true;
 }
 
-void run_space_to_depth(const OpRun& r, size_t begin, size_t end, void*) {
+void run_space_to_depth(const OpRun& r, size_t begin, size_t end, const WorkerScratch&) {
   const TensorDesc& x = *r.view.in[0];
   const TensorDesc& y = *r.view.out[0];
   const size_t b = static_cast<size_t>(r.view.attr(0)), c = static_cast<size_t>(x.dims[3]);
@@ -153,7 +153,7 @@ bool infer_depth_to_space(const OpView& v, InferredOutput* out, std::string* err
   return true;
 }
 
-void run_depth_to_space(const OpRun& r, size_t begin, size_t end, void*) {
+void run_depth_to_space(const OpRun& r, size_t begin, size_t end, const WorkerScratch&) {
   const TensorDesc& x = *r.view.in[0];
   const TensorDesc& y = *r.view.out[0];
   const size_t b = static_cast<size_t>(r.view.attr(0)), c = static_cast<size_t>(y.dims[3]);
@@ -188,7 +188,7 @@ bool infer_resize(const OpView& v, InferredOutput* out, std::string* err) {
   return true;
 }
 
-void run_resize(const OpRun& r, size_t begin, size_t end, void*) {
+void run_resize(const OpRun& r, size_t begin, size_t end, const WorkerScratch&) {
   const TensorDesc& x = *r.view.in[0];
   const TensorDesc& y = *r.view.out[0];
   const size_t sh = static_cast<size_t>(r.view.attr(0)), sw = static_cast<size_t>(r.view.attr(1));
@@ -229,7 +229,7 @@ bool infer_pad(const OpView& v, InferredOutput* out, std::string* err) {
   return true;
 }
 
-void run_pad(const OpRun& r, size_t begin, size_t end, void*) {
+void run_pad(const OpRun& r, size_t begin, size_t end, const WorkerScratch&) {
   const TensorDesc& x = *r.view.in[0];
   const TensorDesc& y = *r.view.out[0];
   int64_t di[4], dout[4];
@@ -263,7 +263,7 @@ bool infer_reshape(const OpView& v, InferredOutput* out, std::string* err) {
   return true;
 }
 
-void run_reshape(const OpRun& r, size_t begin, size_t end, void*) {
+void run_reshape(const OpRun& r, size_t begin, size_t end, const WorkerScratch&) {
   const TensorDesc& x = *r.view.in[0];
   const TensorDesc& y = *r.view.out[0];
   const size_t cin = static_cast<size_t>(x.last_dim()), cout = static_cast<size_t>(y.last_dim());

@@ -39,6 +39,15 @@ struct InferredOutput {
   float scale = 1.0f;
 };
 
+// One worker's scratch for one call of an op's run.
+struct WorkerScratch {
+  void* data;  // OpTraits::scratch_bytes, this worker's own for the whole run of the op
+  // The same worker's previous call of this run ended where this one begins, so what the op kept
+  // in data from it (the conv's table offsets of the input rows two output rows share) is still
+  // valid. False on a worker's first call of a run.
+  bool continues;
+};
+
 struct OpTraits {
   const char* name;
   int min_inputs, max_inputs;
@@ -49,7 +58,7 @@ struct OpTraits {
   size_t (*scratch_bytes)(const OpView& v);
   // Independent units of work the executor may spread across threads (1 = run serially).
   size_t (*work_units)(const OpView& v);
-  void (*run)(const OpRun& r, size_t begin, size_t end, void* scratch);
+  void (*run)(const OpRun& r, size_t begin, size_t end, const WorkerScratch& scratch);
   // Constants derived once at load rather than on every run (weights repacked for the chosen
   // kernel table, thresholds in the kernels' form): their size, and the function writing them.
   size_t (*prepared_bytes)(const OpView& v) = nullptr;

@@ -128,7 +128,7 @@ void max_pool_codes(const PoolGeometry& g, const TensorDesc& x, const uint32_t* 
 }
 
 template <bool kMax>
-void run_pool(const OpRun& r, size_t begin, size_t end, void*) {
+void run_pool(const OpRun& r, size_t begin, size_t end, const WorkerScratch&) {
   const PoolGeometry g = geometry_of(r.view);
   const TensorDesc& x = *r.view.in[0];
   const TensorDesc& y = *r.view.out[0];
@@ -197,7 +197,7 @@ bool infer_global_avg_pool(const OpView& v, InferredOutput* out, std::string* er
   return true;
 }
 
-void run_global_avg_pool(const OpRun& r, size_t begin, size_t end, void*) {
+void run_global_avg_pool(const OpRun& r, size_t begin, size_t end, const WorkerScratch&) {
   const TensorDesc& x = *r.view.in[0];
   const PixelReader in{x, r.in_data[0]};
   const size_t c_count = static_cast<size_t>(x.dims[3]);
