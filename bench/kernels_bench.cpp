@@ -213,12 +213,16 @@ std::vector<OnednnCase> make_onednn_cases(Context& ctx, const ConvShape& s, cons
   return cases;
 }
 
+// One trial of the popcount loop timed beside each layer (PeakProbe): long enough that starting
+// its threads is noise, short enough for ~20 trials per turn.
+constexpr double kProbeTrialSeconds = 0.005;
+
 // A lowbit model on more than one thread leaves its pool's workers spinning after a batch.
 Spinners lowbit_spinners(int threads) { return threads > 1 ? Spinners::own : Spinners::none; }
 
 // Times every case of one layer together (timing.h: round robin).
 void time_layer(Context& ctx, std::vector<LowbitCase>& lowbit, std::vector<OnednnCase>& onednn,
-                std::vector<Contender>& contenders) {
+                std::vector<std::unique_ptr<PeakProbe>>& probes, std::vector<Contender>& contenders) {
   for (LowbitCase& c : lowbit) {
     c.contender = contenders.size();
     LowbitRunner* r = c.runner.get();
@@ -234,11 +238,15 @@ void time_layer(Context& ctx, std::vector<LowbitCase>& lowbit, std::vector<Onedn
     c.s8_contender = contenders.size();
     contenders.push_back({[s8, stream] { s8->run(*stream); }, [t] { set_onednn_threads(t); }, Spinners::openmp, {}});
   }
+  for (std::unique_ptr<PeakProbe>& p : probes) {
+    PeakProbe* probe = p.get();
+    contenders.push_back({[probe] { probe->run(); }, {}, Spinners::none, {}});
+  }
   measure_round_robin(contenders, ctx.policy);
 }
 
 json make_record(const Context& ctx, const LayerSpec& layer, const LowbitCase& lb, const OnednnCase& dn,
-                 const std::vector<Contender>& contenders, double other_load) {
+                 const std::vector<Contender>& contenders, double other_load, double loop_gbops) {
   const ConvShape& s = layer.shape;
   const Timing lt = contenders[lb.contender].timing();
   const Timing f32 = contenders[dn.f32_contender].timing(), s8 = contenders[dn.s8_contender].timing();
@@ -276,6 +284,7 @@ json make_record(const Context& ctx, const LayerSpec& layer, const LowbitCase& l
   r["onednn_s8_impl"] = dn.s8->impl();
   r["output_verified"] = lb.verified;
   r["other_processes_cpu"] = other_load;
+  r["popcount_loop_gbops_same_window"] = loop_gbops;
   return r;
 }
 
@@ -290,6 +299,7 @@ std::string record_line(const json& r) {
     << " ms (x" << fmt(r["speedup_vs_f32"], 2) << "), s8 " << fmt(r["onednn_s8_ms"]) << " ms (x"
     << fmt(r["speedup_vs_s8"], 2) << ")";
   if (!r["peak_fraction"].is_null()) o << ", peak " << fmt(100.0 * r["peak_fraction"].get<double>(), 1) << "%";
+  o << "; popcount loop " << fmt(r["popcount_loop_gbops_same_window"].get<double>(), 0) << " G/s";
   if (!r["output_verified"].get<bool>()) o << "  ** OUTPUT MISMATCH **";
   o << busy_note(r["other_processes_cpu"].get<double>());
   return o.str();
@@ -300,18 +310,22 @@ void finish_layer(Context& ctx, const LayerSpec& layer, std::vector<LowbitCase>&
                   std::vector<OnednnCase>& onednn, json& records) {
   const OtherLoadMonitor load;
   std::vector<Contender> contenders;
-  time_layer(ctx, lowbit, onednn, contenders);
+  std::vector<std::unique_ptr<PeakProbe>> probes;  // one per thread count, in options.threads' order
+  for (int t : ctx.options.threads) probes.push_back(std::make_unique<PeakProbe>(ctx.peak, t, kProbeTrialSeconds));
+  time_layer(ctx, lowbit, onednn, probes, contenders);
   const double other_load = load.fraction();
-  for (int t : ctx.options.threads)
+  for (size_t i = 0; i < ctx.options.threads.size(); ++i) {
+    const int t = ctx.options.threads[i];
     for (const LowbitCase& lb : lowbit) {
       if (lb.threads != t) continue;
       for (const OnednnCase& dn : onednn)
         if (dn.threads == t) {
-          const json r = make_record(ctx, layer, lb, dn, contenders, other_load);
+          const json r = make_record(ctx, layer, lb, dn, contenders, other_load, probes[i]->median_gbops());
           progress(record_line(r));
           records.push_back(r);
         }
     }
+  }
 }
 
 // A quantized layer at every width: lowbit QConv2D (codes -> thresholded codes) against oneDNN.
@@ -459,19 +473,21 @@ std::string onednn_runtime_name(unsigned runtime) {
   return "other (" + std::to_string(runtime) + ")";
 }
 
-// Median over layers of oneDNN's (and lowbit's W1A2) speedup from the first to the last thread
-// count: evidence that the thread count really reached each library.
+// Median over layers of the speedup from the first to the last thread count of oneDNN, lowbit W1A2
+// and the popcount loop (timed in the same windows as the layers): evidence that the thread count
+// really reached each library, and how much the machine's threads scaled meanwhile.
 json thread_scaling(const json& records, const std::vector<int>& threads) {
   json out = json::object();
   if (threads.size() < 2) return out;
   const int lo = threads.front(), hi = threads.back();
-  const auto median_ratio = [&](const char* key, const std::string& bits) {
+  // key: a time (the speedup is lo's / hi's) or, with `rate`, a rate (hi's / lo's).
+  const auto median_ratio = [&](const char* key, const std::string& bits, bool rate = false) {
     std::vector<double> ratios;
     for (const json& a : records)
       for (const json& b : records)
         if (a["layer"] == b["layer"] && a["bits"] == bits && b["bits"] == bits && a["threads"] == lo &&
             b["threads"] == hi)
-          ratios.push_back(a[key].get<double>() / b[key].get<double>());
+          ratios.push_back(rate ? b[key].get<double>() / a[key].get<double>() : a[key].get<double>() / b[key].get<double>());
     if (ratios.empty()) return json(nullptr);
     std::sort(ratios.begin(), ratios.end());
     return json(ratios[ratios.size() / 2]);
@@ -480,6 +496,7 @@ json thread_scaling(const json& records, const std::vector<int>& threads) {
   out["f32_median_speedup_" + range] = median_ratio("onednn_f32_ms", "W1A2");
   out["s8_median_speedup_" + range] = median_ratio("onednn_s8_ms", "W1A2");
   out["lowbit_w1a2_median_speedup_" + range] = median_ratio("lowbit_ms", "W1A2");
+  out["popcount_loop_median_speedup_" + range] = median_ratio("popcount_loop_gbops_same_window", "W1A2", true);
   return out;
 }
 

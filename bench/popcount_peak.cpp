@@ -104,41 +104,62 @@ size_t calibrate(const PeakIsa& isa, int variant, const PeakBuffers& b, double s
   }
 }
 
-// Aggregate rate of `threads` copies of one kernel started together, each on its own buffers.
-double concurrent_gbops(const PeakIsa& isa, int variant, int threads, const PeakOptions& options) {
-  const int m = kPeakShapes[variant][0], n = kPeakShapes[variant][1];
-  std::vector<std::unique_ptr<PeakBuffers>> buffers;
+using BufferSet = std::vector<std::unique_ptr<PeakBuffers>>;
+
+BufferSet make_buffers(const PeakIsa& isa, int variant, int threads) {
+  BufferSet buffers;
   for (int t = 0; t < threads; ++t) buffers.push_back(std::make_unique<PeakBuffers>(isa, variant, 100u + t));
+  return buffers;
+}
+
+// Runs `passes` passes on each of the buffers' threads started together and returns each
+// thread's seconds. The calling thread is worker 0: no more threads spin than the cores measured.
+std::vector<double> concurrent_trial(const PeakIsa& isa, int variant, const BufferSet& buffers, size_t passes) {
+  const int threads = static_cast<int>(buffers.size());
+  std::atomic<int> ready{0};
+  std::vector<double> seconds(buffers.size(), 0.0);
+  std::vector<std::exception_ptr> errors(buffers.size());
+  auto work = [&](int t) {
+    ready.fetch_add(1);
+    while (ready.load() < threads) {
+    }
+    try {
+      seconds[static_cast<size_t>(t)] = timed_run(isa, variant, *buffers[static_cast<size_t>(t)], passes);
+    } catch (...) {
+      errors[static_cast<size_t>(t)] = std::current_exception();
+    }
+  };
+  std::vector<std::thread> workers;
+  for (int t = 1; t < threads; ++t) workers.emplace_back(work, t);
+  work(0);
+  for (std::thread& w : workers) w.join();
+  for (const std::exception_ptr& e : errors)
+    if (e) std::rethrow_exception(e);
+  return seconds;
+}
+
+// Aggregate rate of `threads` copies of one kernel started together, each on its own buffers: the
+// slowest copy's time counts, as all of them must finish.
+double concurrent_gbops(const PeakIsa& isa, int variant, int threads, const PeakOptions& options) {
+  const BufferSet buffers = make_buffers(isa, variant, threads);
   const size_t passes = calibrate(isa, variant, *buffers[0], options.trial_seconds);
+  const double bits = bits_per_pass(isa, kPeakShapes[variant][0], kPeakShapes[variant][1], buffers[0]->len) *
+                      static_cast<double>(passes);
   double best = 0.0;
   for (int trial = 0; trial < options.trials; ++trial) {
-    // The calling thread is worker 0: no more threads spin than the cores being measured.
-    std::atomic<int> ready{0};
-    std::vector<double> seconds(static_cast<size_t>(threads), 0.0);
-    std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
-    auto work = [&](int t) {
-      ready.fetch_add(1);
-      while (ready.load() < threads) {
-      }
-      try {
-        seconds[static_cast<size_t>(t)] = timed_run(isa, variant, *buffers[static_cast<size_t>(t)], passes);
-      } catch (...) {
-        errors[static_cast<size_t>(t)] = std::current_exception();
-      }
-    };
-    std::vector<std::thread> workers;
-    for (int t = 1; t < threads; ++t) workers.emplace_back(work, t);
-    work(0);
-    for (std::thread& w : workers) w.join();
-    double slowest = 0.0;
-    for (int t = 0; t < threads; ++t) {
-      if (errors[static_cast<size_t>(t)]) std::rethrow_exception(errors[static_cast<size_t>(t)]);
-      slowest = std::max(slowest, seconds[static_cast<size_t>(t)]);
-    }
-    const double rate = threads * bits_per_pass(isa, m, n, buffers[0]->len) * static_cast<double>(passes) / slowest;
-    best = std::max(best, rate / 1e9);
+    const std::vector<double> seconds = concurrent_trial(isa, variant, buffers, passes);
+    best = std::max(best, threads * bits / *std::max_element(seconds.begin(), seconds.end()) / 1e9);
   }
   return best;
+}
+
+// The ISA and blocking variant of peak.best (it was measured, so they exist).
+std::pair<const PeakIsa*, int> best_sequence(const PopcountPeak& peak) {
+  for (const PeakIsa* isa : supported_isas())
+    for (int v = 0; v < kPeakShapeCount; ++v)
+      if (peak.best.isa == isa->name && kPeakShapes[v][0] == peak.best.m && kPeakShapes[v][1] == peak.best.n)
+        return {isa, v};
+  throw std::runtime_error("popcount peak: the best sequence " + peak.best.isa + " is not supported here");
 }
 
 // One slow thread makes a whole trial slow, and on this VM single trials of 2 threads ranged from
@@ -179,14 +200,44 @@ PopcountPeak measure_popcount_peak(const PeakOptions& options) {
 }
 
 void remeasure_thread_peaks(PopcountPeak& peak, const PeakOptions& options) {
-  for (const PeakIsa* isa : supported_isas()) {
-    if (peak.best.isa != isa->name) continue;
-    for (int v = 0; v < kPeakShapeCount; ++v) {
-      if (kPeakShapes[v][0] != peak.best.m || kPeakShapes[v][1] != peak.best.n) continue;
-      for (auto& [t, g] : peak.by_threads)
-        if (t > 1) g = std::max(g, concurrent_peak(*isa, v, t, options));
-    }
-  }
+  const auto [isa, variant] = best_sequence(peak);
+  for (auto& [t, g] : peak.by_threads)
+    if (t > 1) g = std::max(g, concurrent_peak(*isa, variant, t, options));
+}
+
+struct PeakProbe::State {
+  const PeakIsa* isa;
+  int variant;
+  BufferSet buffers;
+  size_t passes;
+  double bits_per_thread;  // of one trial
+};
+
+PeakProbe::PeakProbe(const PopcountPeak& peak, int threads, double trial_seconds) : state_(new State) {
+  const auto [isa, variant] = best_sequence(peak);
+  State& s = *state_;
+  s.isa = isa;
+  s.variant = variant;
+  s.buffers = make_buffers(*isa, variant, threads);
+  s.passes = calibrate(*isa, variant, *s.buffers[0], trial_seconds);
+  s.bits_per_thread = bits_per_pass(*isa, kPeakShapes[variant][0], kPeakShapes[variant][1], s.buffers[0]->len) *
+                      static_cast<double>(s.passes);
+}
+
+PeakProbe::~PeakProbe() = default;
+
+void PeakProbe::run() {
+  const State& s = *state_;
+  double gbops = 0.0;
+  for (double seconds : concurrent_trial(*s.isa, s.variant, s.buffers, s.passes)) gbops += s.bits_per_thread / seconds / 1e9;
+  samples_.push_back(gbops);
+}
+
+double PeakProbe::median_gbops() const {
+  if (samples_.empty()) return 0.0;
+  std::vector<double> v = samples_;
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+  return v[v.size() / 2];
 }
 
 PopcountPeak best_of(const PopcountPeak& a, const PopcountPeak& b) {

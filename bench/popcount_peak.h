@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,27 @@ PopcountPeak measure_popcount_peak(const PeakOptions& options);
 // thread's before the layers and 1.4x after them), and a maximum over more moments is closer to
 // what the machine can do.
 void remeasure_thread_peaks(PopcountPeak& peak, const PeakOptions& options);
+
+// The best sequence (peak.best) as a fixed amount of work per thread on `threads` threads at once,
+// one trial per run(). Timed in turn with a layer's contenders, it shows what the machine's threads
+// deliver in the same stretch of time: on this VM the second vCPU has slow stretches, which a
+// median over trials taken in the same windows as a layer's 2-thread runs reflects.
+class PeakProbe {
+ public:
+  PeakProbe(const PopcountPeak& peak, int threads, double trial_seconds);
+  ~PeakProbe();
+  PeakProbe(const PeakProbe&) = delete;
+  PeakProbe& operator=(const PeakProbe&) = delete;
+  void run();
+  // Median over the trials of the sum of each thread's rate (what an op that balances its work
+  // between the threads could use), 1e9 binary MACs per second.
+  double median_gbops() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+  std::vector<double> samples_;
+};
 
 // The better of two measurements (each variant and thread count at its maximum): a peak is a
 // maximum, and a measurement disturbed by another process can only have come out low.
