@@ -222,17 +222,22 @@ TEST(BitserialKernel, RowsCallingWithACarryEqualTheReference) {
   // The conv operator's calls: one per output row of a 3x3 convolution (stride 1 and 2, padding 1)
   // over an image, all with one GemmCarry, so a row reuses the taps it shares with the previous
   // one; now and then a call for half a row in between (a different pixel count: nothing may be
-  // reused across it). Every call must give the reference table's accumulators.
+  // reused across it). Every call must give the reference table's accumulators. The last two
+  // images have rows of 72 pixels x 27 words, close to the carry's bound (kGemmCarryWords), as
+  // layers b-d's rows are.
   std::mt19937 g(1234);
   const lowbit::KernelTable& reference = lowbit::reference_kernels();
   auto carry = std::make_unique<lowbit::GemmCarry>();
   for (const lowbit::KernelTable* table : lowbit::available_kernels())
     for (const QuantType a : {make_quant(QuantKind::kUnsigned, 2), make_quant(QuantKind::kUnsigned, 1)})
       for (const QuantType w : {make_quant(QuantKind::kBinary, 1), make_quant(QuantKind::kSigned, 2)})
-        for (int it = 0; it < 6; ++it) {
+        for (int it = 0; it < 8; ++it) {
           const auto uniform = [&g](size_t lo, size_t hi) { return std::uniform_int_distribution<size_t>(lo, hi)(g); };
-          const size_t height = uniform(3, 6), width = uniform(2, 11), tap_words = uniform(1, 3);
-          const size_t plane_stride = tap_words + uniform(0, 1), outputs = uniform(1, 70), stride = uniform(1, 2);
+          const bool wide = it >= 6;
+          const size_t stride = wide ? static_cast<size_t>(it - 5) : uniform(1, 2);
+          const size_t height = wide ? 12 : uniform(3, 6), width = wide ? 72 * stride - (stride - 1) : uniform(2, 11);
+          const size_t tap_words = wide ? 3 : uniform(1, 3);
+          const size_t plane_stride = tap_words + uniform(0, 1), outputs = uniform(1, 70);
           const size_t planes = static_cast<size_t>(a.bits), pixel_words = planes * plane_stride;
           std::vector<uint32_t> image(height * width * pixel_words), zeros(pixel_words, 0);
           for (uint32_t& word : image) word = static_cast<uint32_t>(g());
