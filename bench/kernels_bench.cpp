@@ -563,7 +563,7 @@ int run(const Options& options) {
       bench_float_layer(ctx, layer, seed, records);
     else
       bench_quantized_layer(ctx, layer, seed, records);
-    remeasure_thread_peaks(ctx.peak, peak_options);
+    remeasure_peaks(ctx.peak, peak_options);
   }
   if (options.networks) {
     std::vector<NetworkSpec> nets = {
@@ -611,8 +611,8 @@ int run(const Options& options) {
   doc["popcount_peak_variants"] = variants;
   doc["popcount_peak_note"] =
       "best of two measurements (before and after the layer runs), each the best of every supported sequence "
-      "and blocking shape; by_threads runs the best sequence on that many threads at once, for more than one "
-      "thread also after each layer (the highest value kept)";
+      "and blocking shape; by_threads runs the best sequence on that many threads at once; the best sequence "
+      "is measured again after each layer on every thread count (the highest value kept)";
   doc["lowbit_kernel_tables_available"] = tables;
   const char* forced = std::getenv("LOWBIT_ISA");
   doc["lowbit_isa_env"] = forced ? json(forced) : json(nullptr);

@@ -199,10 +199,15 @@ PopcountPeak measure_popcount_peak(const PeakOptions& options) {
   return peak;
 }
 
-void remeasure_thread_peaks(PopcountPeak& peak, const PeakOptions& options) {
+void remeasure_peaks(PopcountPeak& peak, const PeakOptions& options) {
   const auto [isa, variant] = best_sequence(peak);
-  for (auto& [t, g] : peak.by_threads)
-    if (t > 1) g = std::max(g, concurrent_peak(*isa, variant, t, options));
+  for (auto& [t, g] : peak.by_threads) {
+    g = std::max(g, concurrent_peak(*isa, variant, t, options));
+    if (t != 1) continue;
+    peak.best.gbops = std::max(peak.best.gbops, g);
+    for (PeakVariant& v : peak.variants)
+      if (v.isa == peak.best.isa && v.m == peak.best.m && v.n == peak.best.n) v.gbops = peak.best.gbops;
+  }
 }
 
 struct PeakProbe::State {

@@ -58,11 +58,12 @@ struct PopcountPeak {
 // Throws std::runtime_error if a kernel's popcount total is wrong (the timing would be meaningless).
 PopcountPeak measure_popcount_peak(const PeakOptions& options);
 
-// Measures the best sequence on each thread count above 1 again and keeps the higher value: on
-// this VM the second vCPU has slow stretches of seconds (the 2-thread peak once measured 1.0x one
-// thread's before the layers and 1.4x after them), and a maximum over more moments is closer to
-// what the machine can do.
-void remeasure_thread_peaks(PopcountPeak& peak, const PeakOptions& options);
+// Measures the best sequence on each thread count again and keeps the higher value: this VM's
+// vCPUs have slow stretches of seconds to minutes (the 2-thread peak once measured 1.0x one
+// thread's before the layers and 1.4x after them; in another run one thread's peak measured 1,116
+// G/s before and after the layers, 1,250-1,275 in other runs), and a maximum over more moments is
+// closer to what the machine can do.
+void remeasure_peaks(PopcountPeak& peak, const PeakOptions& options);
 
 // The best sequence (peak.best) as a fixed amount of work per thread on `threads` threads at once,
 // one trial per run(). Timed in turn with a layer's contenders, it shows what the machine's threads
