@@ -48,7 +48,9 @@ def main():
         bits = "F32" if layer in floats else BITS
         return records_by(doc, bits, t).get(layer)
 
-    fig, axes = plt.subplots(3, 1, figsize=(12, 13), gridspec_kw={"height_ratios": [3, 2, 1.4]})
+    scaling = len(threads) >= 2
+    rows = [3, 2, 1.4] + ([2] if scaling else [])
+    fig, axes = plt.subplots(len(rows), 1, figsize=(12, 13 + (3 if scaling else 0)), gridspec_kw={"height_ratios": rows})
     fig.suptitle(f"lowbit vs oneDNN {doc.get('onednn', {}).get('version', '')} on {doc['cpu']}\n"
                  f"lowbit kernels: {doc['isa']}; popcount peak {doc['popcount_peak_gbops']:.0f} Gbop/s per thread "
                  f"({doc.get('popcount_peak_isa', '?')})" + busy_note(doc), fontsize=11)
@@ -118,7 +120,36 @@ def main():
     ax.grid(axis="y", alpha=0.3)
     ax.margins(y=0.35)
 
-    fig.tight_layout()
+    # 4. Thread scaling, with what the machine's threads delivered in the same windows.
+    if scaling:
+        ax = axes[3]
+        lo, hi = threads[0], threads[-1]
+        series = [("lowbit", lambda a, b: a["lowbit_ms"] / b["lowbit_ms"], "#2ca02c"),
+                  ("oneDNN fp32", lambda a, b: a["onednn_f32_ms"] / b["onednn_f32_ms"], "#1f77b4"),
+                  ("oneDNN int8", lambda a, b: a["onednn_s8_ms"] / b["onednn_s8_ms"], "#d62728"),
+                  ("popcount loop, same window",
+                   lambda a, b: b["popcount_loop_gbops_same_window"] / a["popcount_loop_gbops_same_window"], "#7f7f7f")]
+        width = 0.8 / len(series)
+        for i, (name, ratio, color) in enumerate(series):
+            xs, ys = [], []
+            for j, layer in enumerate(layers):
+                a, b = record(layer, lo), record(layer, hi)
+                if a and b and "popcount_loop_gbops_same_window" in a:
+                    xs.append(j - 0.4 + width * (i + 0.5))
+                    ys.append(ratio(a, b))
+            bars = ax.bar(xs, ys, width, label=name, color=color)
+            label_bars(ax, bars, lambda v: f"{v:.2f}")
+        ax.axhline(hi / lo, color="black", linewidth=0.8)
+        ax.set_xticks(range(len(layers)))
+        ax.set_xticklabels([layer_label(doc, l, "F32" if l in floats else BITS) for l in layers], fontsize=8)
+        ax.set_ylabel(f"speedup {lo} -> {hi} threads")
+        ax.set_ylim(0, hi / lo * 1.2)
+        ax.set_title(f"{BITS}: {lo} -> {hi} threads (medians); the popcount loop, timed in turn with each layer, "
+                     f"shows what the machine's threads delivered meanwhile", fontsize=10)
+        ax.legend(fontsize=8, ncol=4, loc="lower right")
+        ax.grid(axis="y", alpha=0.3)
+
+    fig.tight_layout(rect=(0, 0, 1, 0.97))  # room for the suptitle
     # Atomic write: temporary file in the same directory, then rename.
     directory = os.path.dirname(os.path.abspath(out))
     os.makedirs(directory, exist_ok=True)
