@@ -240,7 +240,7 @@ void time_layer(Context& ctx, std::vector<LowbitCase>& lowbit, std::vector<Onedn
   }
   for (std::unique_ptr<PeakProbe>& p : probes) {
     PeakProbe* probe = p.get();
-    contenders.push_back({[probe] { probe->run(); }, {}, Spinners::none, {}});
+    contenders.push_back({[probe] { probe->run(); }, {}, Spinners::none, [probe] { probe->warm_up(); }});
   }
   measure_round_robin(contenders, ctx.policy);
 }

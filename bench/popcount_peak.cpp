@@ -2,6 +2,8 @@
 // thread, then the best of them on several threads at once.
 #include "popcount_peak.h"
 
+#include "timing.h"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -231,19 +233,18 @@ PeakProbe::PeakProbe(const PopcountPeak& peak, int threads, double trial_seconds
 
 PeakProbe::~PeakProbe() = default;
 
-void PeakProbe::run() {
+double PeakProbe::trial_gbops() const {
   const State& s = *state_;
   double gbops = 0.0;
   for (double seconds : concurrent_trial(*s.isa, s.variant, s.buffers, s.passes)) gbops += s.bits_per_thread / seconds / 1e9;
-  samples_.push_back(gbops);
+  return gbops;
 }
 
-double PeakProbe::median_gbops() const {
-  if (samples_.empty()) return 0.0;
-  std::vector<double> v = samples_;
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
-  return v[v.size() / 2];
-}
+void PeakProbe::run() { samples_.push_back(trial_gbops()); }
+
+void PeakProbe::warm_up() { trial_gbops(); }
+
+double PeakProbe::median_gbops() const { return median(samples_); }
 
 PopcountPeak best_of(const PopcountPeak& a, const PopcountPeak& b) {
   PopcountPeak r = a;

@@ -75,13 +75,16 @@ class PeakProbe {
   ~PeakProbe();
   PeakProbe(const PeakProbe&) = delete;
   PeakProbe& operator=(const PeakProbe&) = delete;
-  void run();
-  // Median over the trials of the sum of each thread's rate (what an op that balances its work
-  // between the threads could use), 1e9 binary MACs per second.
+  void run();      // a trial that counts
+  void warm_up();  // a trial that does not
+  // Median over the counted trials of the sum of each thread's rate (what an op that balances its
+  // work between the threads could use; the peak instead counts the slowest thread's time for
+  // all), 1e9 binary MACs per second; NaN before any.
   double median_gbops() const;
 
  private:
   struct State;
+  double trial_gbops() const;
   std::unique_ptr<State> state_;
   std::vector<double> samples_;
 };

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,6 +37,14 @@ struct Timing {
   int runs = 0;
 };
 
+// The median of v (the mean of the two middle values for an even count); NaN when v is empty.
+inline double median(std::vector<double> v) {
+  if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 inline double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -52,17 +61,15 @@ struct Contender {
   std::function<void()> run;     // one complete execution (including any stream wait)
   std::function<void()> before;  // called before each batch, outside the timing (may be empty)
   Spinners spinners = Spinners::none;
-  std::vector<double> seconds;   // timed samples
+  std::function<void()> warm_up;  // an untimed run, for contenders that record their own samples (empty: run)
+  std::vector<double> seconds{};  // timed samples
 
   Timing timing() const {
-    std::vector<double> t = seconds;
-    std::sort(t.begin(), t.end());
     Timing r;
-    r.runs = static_cast<int>(t.size());
-    if (t.empty()) return r;
-    const size_t n = t.size();
-    r.median_ms = (n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2])) * 1e3;
-    r.min_ms = t.front() * 1e3;
+    r.runs = static_cast<int>(seconds.size());
+    if (seconds.empty()) return r;
+    r.median_ms = median(seconds) * 1e3;
+    r.min_ms = *std::min_element(seconds.begin(), seconds.end()) * 1e3;
     return r;
   }
 };
@@ -79,7 +86,7 @@ inline void measure_round_robin(std::vector<Contender>& contenders, const Timing
       const bool reuses = previous == Spinners::openmp && c.spinners == Spinners::openmp;
       if (previous != Spinners::none && !reuses) std::this_thread::sleep_for(std::chrono::milliseconds(p.settle_ms));
       const int warmup = round == 0 ? p.warmup_runs : 1;
-      for (int i = 0; i < warmup; ++i) c.run();
+      for (int i = 0; i < warmup; ++i) c.warm_up ? c.warm_up() : c.run();
       int runs = 0;
       double total = 0.0;
       while (true) {

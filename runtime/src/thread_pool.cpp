@@ -19,17 +19,23 @@ constexpr std::chrono::microseconds kSpinTime{1000};
 // that taking one (a compare-and-swap) and per-call set-up stay negligible. It also keeps chunk
 // numbers well within the 32 bits a ChunkRange holds.
 constexpr size_t kChunksPerWorker = 8;
+
+// A ChunkRange's chunks [first, end) as one word: first in the low 32 bits, end in the high ones.
+uint64_t pack_chunks(uint64_t first, uint64_t end) { return first | end << 32; }
+uint64_t first_chunk(uint64_t packed) { return packed & 0xFFFFFFFFu; }
+uint64_t end_chunk(uint64_t packed) { return packed >> 32; }
 }  // namespace
 
-bool ThreadPool::take_chunk(int owner, bool front, size_t* chunk) {
+bool ThreadPool::take_chunk(int owner, Side side, size_t* chunk) {
   std::atomic<uint64_t>& bounds = ranges_[owner].bounds;
-  uint64_t now = bounds.load(std::memory_order_relaxed);
+  uint64_t left = bounds.load(std::memory_order_relaxed);
   for (;;) {
-    const uint64_t first = now & 0xFFFFFFFFu, end = now >> 32;
+    const uint64_t first = first_chunk(left), end = end_chunk(left);
     if (first >= end) return false;
-    const uint64_t left = front ? (first + 1) | end << 32 : first | (end - 1) << 32;
+    const bool front = side == Side::front;
     // Relaxed: the dispatch (generation_) and the busy count order the units' data, not the takes.
-    if (bounds.compare_exchange_weak(now, left, std::memory_order_relaxed)) {
+    if (bounds.compare_exchange_weak(left, front ? pack_chunks(first + 1, end) : pack_chunks(first, end - 1),
+                                     std::memory_order_relaxed)) {
       *chunk = static_cast<size_t>(front ? first : end - 1);
       return true;
     }
@@ -44,10 +50,10 @@ void ThreadPool::run_chunk(int worker, size_t chunk, size_t* previous_end) const
 
 void ThreadPool::run_chunks(int worker) {
   size_t chunk, previous_end = units_;  // no call yet: no chunk begins at units_
-  while (take_chunk(worker, true, &chunk)) run_chunk(worker, chunk, &previous_end);
+  while (take_chunk(worker, Side::front, &chunk)) run_chunk(worker, chunk, &previous_end);
   for (int i = 1; i < workers_; ++i) {
     const int other = (worker + i) % workers_;
-    while (take_chunk(other, false, &chunk)) run_chunk(worker, chunk, &previous_end);
+    while (take_chunk(other, Side::back, &chunk)) run_chunk(worker, chunk, &previous_end);
   }
 }
 
@@ -63,7 +69,7 @@ void ThreadPool::resize(int workers) {
   threads_.clear();
   stop_.store(false);
   workers_ = workers;
-  ranges_.reset(new ChunkRange[static_cast<size_t>(workers)]);
+  ranges_.reset(workers > 1 ? new ChunkRange[static_cast<size_t>(workers)] : nullptr);  // one worker: no dispatch
   // Workers start from the current generation: a dispatch made before a worker first looks must
   // still count as new work for it.
   for (int i = 1; i < workers; ++i) threads_.emplace_back(&ThreadPool::worker_loop, this, i, generation_.load());
@@ -105,7 +111,7 @@ void ThreadPool::parallel_for(size_t units, Task fn, void* ctx) {
   grain_ = (units + kChunksPerWorker * static_cast<size_t>(workers_) - 1) / (kChunksPerWorker * static_cast<size_t>(workers_));
   const uint64_t chunks = (units + grain_ - 1) / grain_, workers = static_cast<uint64_t>(workers_);
   for (uint64_t w = 0; w < workers; ++w)
-    ranges_[w].bounds.store(chunks * w / workers | (chunks * (w + 1) / workers) << 32, std::memory_order_relaxed);
+    ranges_[w].bounds.store(pack_chunks(chunks * w / workers, chunks * (w + 1) / workers), std::memory_order_relaxed);
   busy_.store(workers_ - 1, std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lock(mutex_);  // pairs with a worker about to sleep

@@ -45,7 +45,8 @@ class ThreadPool {
   void worker_loop(int index, unsigned long seen);
   unsigned long spin_for_work(unsigned long seen) const;  // the generation after `seen`, or `seen` on giving up
   void run_chunks(int worker);
-  bool take_chunk(int owner, bool front, size_t* chunk);
+  enum class Side { front, back };  // an owner takes its chunks from the front, others from the back
+  bool take_chunk(int owner, Side side, size_t* chunk);
   void run_chunk(int worker, size_t chunk, size_t* previous_end) const;
   std::vector<std::thread> threads_;
   // Ops are short (tens of microseconds), so workers spin on the generation counter for a while

@@ -1119,6 +1119,43 @@ TEST(Ops, ThreadsGiveIdenticalResults) {
   }
 }
 
+// A worker's consecutive chunks of rows continue one another (WorkerScratch::continues), and the
+// AVX2 conv then keeps the table offsets of the input rows they share. 3x3 binary-weight convs
+// with enough rows for several chunks per worker, stride 1 and 2, on 2 and 3 threads after a first
+// run on other inputs (run_runtime) must give one thread's bytes.
+TEST(Ops, ConvRowsCarriedAcrossChunksGiveOneThreadsResults) {
+  Rng r(1401);
+  for (const int stride : {1, 2})
+    for (const int a_bits : {1, 2}) {
+      ConvCase k{};
+      k.n = 1;
+      k.h = 40;
+      k.w = 30;
+      k.c = 64;
+      k.o = 48;
+      k.kh = k.kw = 3;
+      k.p = ConvParams::same(3, stride);
+      SCOPED_TRACE("A" + std::to_string(a_bits) + " " + k.str());
+      const QuantType aq = make_quant(QuantKind::kUnsigned, a_bits), wq = make_quant(QuantKind::kBinary, 1);
+      const QuantType oq = make_quant(QuantKind::kUnsigned, 2);
+      ModelBuilder b;
+      const Dims wd = {k.o, k.kh, k.kw, k.cg()};
+      const RefTensor x = random_code_tensor(r, {k.n, k.h, k.w, k.c}, aq, 1.0f);
+      const auto w = b.constant_weights("w", wd, wq, random_code_vector(r, wq, count_of(wd)));
+      std::string ignored;
+      const auto t = b.constant_i32("t", {k.o, oq.threshold_count() + 1},
+                                    random_thresholds(r, k.o, oq, int64_t{k.kh} * k.kw * k.cg(), aq, wq, &ignored));
+      b.output(b.qconv2d_codes("y", add_input(b, "x", x), w, t, k.p, CodeSpec{oq, 1.0f}));
+      std::vector<RefTensor> one, many;
+      std::vector<std::vector<uint8_t>> raw1, raw_many;
+      ASSERT_TRUE(run_runtime(b, {x}, &one, 1, nullptr, &raw1));
+      for (const int threads : {2, 3}) {
+        ASSERT_TRUE(run_runtime(b, {x}, &many, threads, nullptr, &raw_many));
+        EXPECT_EQ(raw1, raw_many) << threads << " threads differ from 1";
+      }
+    }
+}
+
 TEST(Ops, ActivationMemoryIsReused) {
   // x -> A -> B -> C -> D: at most two of the five activations are alive at once.
   for (const bool codes : {false, true}) {
