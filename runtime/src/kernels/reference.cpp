@@ -16,7 +16,6 @@ BitserialShape BitserialShape::make(size_t words, QuantType activations, QuantTy
   return s;
 }
 
-
 size_t packed_weight_words(const WeightLayout& layout, const BitserialShape& s, size_t outputs) {
   const size_t per_channel = s.words * static_cast<size_t>(s.w_bits);  // 32-bit weight words
   if (nibble_layout(layout, s))  // a byte per nibble: 8 bytes = 2 words per weight word
