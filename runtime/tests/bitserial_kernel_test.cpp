@@ -75,14 +75,15 @@ struct KernelCase {
 // get random bits when `dirty_weight_padding`: they must not matter since the activation is zero.
 // With `extreme_codes`, valid activations take their largest code and each output's weights all
 // their largest (even outputs) or smallest (odd outputs) one: accumulators as far from 0 as K allows.
+// 1 .. max_outputs output channels.
 KernelCase make_case(std::mt19937& g, QuantType a, QuantType w, size_t words, size_t pixels, bool dirty_weight_padding,
-                     bool extreme_codes = false) {
+                     bool extreme_codes = false, size_t max_outputs = 40) {
   KernelCase k;
   k.a = a;
   k.w = w;
   k.words = words;
   k.pixels = pixels;
-  k.outputs = std::uniform_int_distribution<size_t>(1, 40)(g);
+  k.outputs = std::uniform_int_distribution<size_t>(1, max_outputs)(g);
   std::vector<size_t> divisors;
   for (size_t t = 1; t <= words; ++t)
     if (words % t == 0) divisors.push_back(t);
@@ -303,7 +304,8 @@ TEST(BitserialKernel, EveryTableEmitsTheReferenceCodes) {
   // The fused code output against threshold_pack_reference of the naive accumulators: random signs
   // and thresholds near the accumulators (including the INT32_MIN / INT32_MAX "always" / "never"
   // entries of constant channels, and values just inside and outside int16), channel offsets that
-  // are not lane- or word-aligned, and every output code type. Most cases fit one K chunk of the
+  // are word-aligned or not, up to 150 outputs (whole 64-channel groups, whose codes AVX-512 writes
+  // as whole words when aligned), and every output code type. Most cases fit one K chunk of the
   // nibble-table gemm (AVX2); one spans several, and one has so many words and extreme codes that
   // its accumulators leave the 16-bit range (that gemm's two epilogues).
   std::mt19937 g(77);
@@ -318,8 +320,9 @@ TEST(BitserialKernel, EveryTableEmitsTheReferenceCodes) {
           const auto uniform = [&g](size_t lo, size_t hi) { return std::uniform_int_distribution<size_t>(lo, hi)(g); };
           const size_t words = it < 12 ? uniform(1, 20) : it == 12 ? uniform(37, 90) : uniform(1100, 1300);
           const size_t pixels = uniform(1, it < 13 ? lowbit::kMaxGemmPixels : 6);
-          const KernelCase k = make_case(g, make_quant(QuantKind::kUnsigned, 2), w, words, pixels, true, it == 13);
-          const size_t first = std::uniform_int_distribution<size_t>(0, 40)(g);
+          const KernelCase k = make_case(g, make_quant(QuantKind::kUnsigned, 2), w, words, pixels, true, it == 13,
+                                         it % 3 == 0 ? 150 : 40);
+          const size_t first = it % 2 ? 32 * uniform(0, 2) : uniform(0, 40);
           const size_t channels = first + k.outputs + std::uniform_int_distribution<size_t>(0, 5)(g);
           const int levels = q.threshold_count();
           std::vector<int32_t> sign(channels), thresholds(static_cast<size_t>(levels) * channels);

@@ -49,6 +49,7 @@ struct Avx2 {
   static void store(int32_t* dst, Sum x, int32_t add, size_t n) {
     _mm256_maskstore_epi32(dst, lanes(n), _mm256_add_epi32(x, _mm256_set1_epi32(add)));
   }
+  static constexpr bool kBitSlicedCodes = false;  // no mask registers: code patterns per lane
   static Sum code_pattern(const ThresholdArgs& t, Sum x, int32_t add, size_t first, size_t n) {
     return simd::code_pattern_lanes<Avx2>(t, x, add, first, n);
   }

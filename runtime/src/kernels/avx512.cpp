@@ -29,21 +29,17 @@ struct Avx512 {
   static void store(int32_t* dst, Sum x, int32_t add, size_t n) {
     _mm512_mask_storeu_epi32(dst, lanes(n), _mm512_add_epi32(x, _mm512_set1_epi32(add)));
   }
-  // 16 channels at once: each threshold row compared into a mask register, counted where passed.
-  static Sum code_pattern(const ThresholdArgs& t, Sum acc, int32_t add, size_t c, size_t n) {
-    const __mmask16 valid = lanes(n);
-    const __m512i x = _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(valid, t.sign + c), _mm512_add_epi32(acc, _mm512_set1_epi32(add)));
-    __m512i level = _mm512_setzero_si512();
-    for (int k = 0; k < t.levels; ++k) {
-      const __m512i th = _mm512_maskz_loadu_epi32(valid, t.thresholds + static_cast<size_t>(k) * t.channels + c);
-      level = _mm512_mask_add_epi32(level, _mm512_cmpge_epi32_mask(x, th), level, _mm512_set1_epi32(1));
-    }
-    return _mm512_and_si512(_mm512_add_epi32(level, _mm512_set1_epi32(t.pattern_offset)), _mm512_set1_epi32((1 << t.bits) - 1));
+  // Codes bit-sliced from compare masks (emit_codes_bit_sliced): a threshold row's 16 compares
+  // land in a mask register, one move from the 16 bits the count needs.
+  static constexpr bool kBitSlicedCodes = true;
+  static Sum signed_sum(const int32_t* sign, Sum acc, int32_t add, size_t n) {
+    const __m512i x = _mm512_add_epi32(acc, _mm512_set1_epi32(add));
+    const __mmask16 negative = _mm512_cmplt_epi32_mask(_mm512_maskz_loadu_epi32(lanes(n), sign), _mm512_setzero_si512());
+    return _mm512_mask_sub_epi32(x, negative, _mm512_setzero_si512(), x);  // sign is +1 or -1
   }
-  static uint32_t lane_bits(Sum x, int p) { return _mm512_test_epi32_mask(x, _mm512_set1_epi32(1 << p)); }
-  template <int NB>
-  static void plane_masks(const Sum (&x)[NB], int bits, uint64_t* masks) {
-    simd::plane_masks_by_lanes<Avx512, NB>(x, bits, masks);
+  static uint32_t ge_bits(Sum x, const int32_t* row, size_t n) {
+    const __mmask16 valid = lanes(n);
+    return _mm512_mask_cmpge_epi32_mask(valid, x, _mm512_maskz_loadu_epi32(valid, row));
   }
   static __mmask16 lanes(size_t n) { return static_cast<__mmask16>(n >= 16 ? 0xFFFFu : (1u << n) - 1u); }
 };

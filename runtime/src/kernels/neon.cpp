@@ -39,6 +39,7 @@ struct Neon {
     vst1q_s32(lanes, v);
     for (size_t i = 0; i < n; ++i) dst[i] = lanes[i];
   }
+  static constexpr bool kBitSlicedCodes = false;  // no mask registers: code patterns per lane
   static Sum code_pattern(const ThresholdArgs& t, Sum x, int32_t add, size_t first, size_t n) {
     return simd::code_pattern_lanes<Neon>(t, x, add, first, n);
   }
