@@ -64,6 +64,7 @@ def main():
         series.append((f"vs oneDNN int8, {t} thr", "speedup_vs_s8", t))
     colors = ["#1f77b4", "#6baed6", "#d62728", "#fc9272", "#2ca02c", "#98df8a"]
     width = 0.8 / len(series)
+    highest = 1.0
     for i, (name, key, t) in enumerate(series):
         xs, ys = [], []
         for j, layer in enumerate(layers):
@@ -73,7 +74,9 @@ def main():
                 ys.append(r[key])
         bars = ax.bar(xs, ys, width, label=name, color=colors[i % len(colors)])
         label_bars(ax, bars, lambda v: f"{v:.1f}" if v >= 1 else f"{v:.2f}")
+        highest = max([highest] + ys)
     ax.set_yscale("log")
+    ax.set_ylim(top=highest * 3)  # room for the bar labels and the legend above the tallest bar
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xticks(range(len(layers)))
     ax.set_xticklabels([layer_label(doc, l, "F32" if l in floats else BITS) for l in layers], fontsize=8)
