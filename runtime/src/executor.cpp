@@ -83,18 +83,6 @@ uint64_t place(Vec<Block*>& blocks) {
   return total;
 }
 
-struct StepContext {
-  const OpTraits* traits;
-  const OpRun* run;
-  uint8_t* scratch;
-  uint64_t stride;
-};
-
-void run_share(void* ctx, int worker, size_t begin, size_t end, bool continues) {
-  const StepContext& s = *static_cast<const StepContext*>(ctx);
-  s.traits->run(*s.run, begin, end, WorkerScratch{s.scratch + s.stride * static_cast<uint64_t>(worker), continues});
-}
-
 }  // namespace
 
 Status ModelBytes::map_file(const std::string& path, std::unique_ptr<ModelBytes>* out) {
@@ -278,7 +266,7 @@ Status Executor::plan() {
 
   runs_.assign(steps, OpRun{});
   Vec<Block> scratch_blocks(steps);
-  scratch_stride_.assign(steps, 0);
+  contexts_.assign(steps, StepContext{});
   for (size_t s = 0; s < steps; ++s) {
     const OpDesc& op = g.ops[order_[s]];
     OpView& v = runs_[s].view;
@@ -287,7 +275,7 @@ Status Executor::plan() {
     for (size_t k = 0; k < op.inputs.size(); ++k) v.in[k] = op.inputs[k] == kNoTensor ? nullptr : &g.tensors[op.inputs[k]];
     v.out[0] = &g.tensors[op.outputs[0]];
     const uint64_t per_worker = align_up(op_traits(op.type)->scratch_bytes(v));
-    scratch_stride_[s] = per_worker;
+    contexts_[s] = StepContext{op_traits(op.type), &runs_[s], nullptr, per_worker};
     if (per_worker > kMaxArenaBytes) return Status::Error("op scratch too large");
     scratch_blocks[s] = Block{per_worker * static_cast<uint64_t>(threads_), s, s};
     if (per_worker) blocks.push_back(&scratch_blocks[s]);
@@ -311,9 +299,8 @@ Status Executor::plan() {
   data_.assign(nt, nullptr);
   for (size_t i = 0; i < nt; ++i)
     data_[i] = is_activation[i] ? arena_ + tensor_blocks[i].offset : static_cast<const void*>(g.tensors[i].data);
-  scratch_offset_.assign(steps, 0);
   for (size_t s = 0; s < steps; ++s) {
-    scratch_offset_[s] = scratch_blocks[s].offset;
+    contexts_[s].scratch = arena_ + scratch_blocks[s].offset;
     OpRun& r = runs_[s];
     const OpDesc& op = g.ops[order_[s]];
     for (size_t k = 0; k < op.inputs.size(); ++k) r.in_data[k] = op.inputs[k] == kNoTensor ? nullptr : data_[op.inputs[k]];
@@ -324,13 +311,16 @@ Status Executor::plan() {
   return Status::Ok();
 }
 
+void Executor::run_share(void* ctx, int worker, size_t begin, size_t end, bool continues) {
+  const StepContext& s = *static_cast<const StepContext*>(ctx);
+  s.traits->run(*s.run, begin, end, WorkerScratch{s.scratch + s.scratch_stride * static_cast<uint64_t>(worker), continues});
+}
+
 void Executor::run() {
   for (size_t s = 0; s < order_.size(); ++s) {
-    const OpRun& r = runs_[s];
-    const OpTraits* traits = op_traits(r.view.op->type);
-    StepContext ctx{traits, &r, arena_ + scratch_offset_[s], scratch_stride_[s]};
+    const StepContext& step = contexts_[s];
     const auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    pool_.parallel_for(traits->work_units(r.view), run_share, &ctx);
+    pool_.parallel_for(step.traits->work_units(step.run->view), run_share, const_cast<StepContext*>(&step));
     if (profiling_)
       profile_[s].milliseconds =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();

@@ -77,8 +77,16 @@ class Executor {
   Vec<uint32_t> order_;
   Vec<const void*> data_;       // per tensor
   Vec<OpRun> runs_;             // per step, pointers bound by plan()
-  Vec<uint64_t> scratch_offset_;  // per step
-  Vec<uint64_t> scratch_stride_;  // per step, bytes per worker
+  // What the pool's workers read to run a step. Bound by plan() and only read by run(), so between
+  // runs it stays cached on every core instead of crossing from the caller's stack per dispatch.
+  struct StepContext {
+    const OpTraits* traits;
+    const OpRun* run;
+    uint8_t* scratch;         // worker w's scratch at scratch + w * scratch_stride
+    uint64_t scratch_stride;  // bytes per worker
+  };
+  Vec<StepContext> contexts_;  // per step
+  static void run_share(void* ctx, int worker, size_t begin, size_t end, bool continues);  // a ThreadPool::Task
   Vec<OpProfile> profile_;
   uint8_t* prepared_ = nullptr;      // every op's load-time derived constants
   bool prepared_on_heap_ = true;
