@@ -406,25 +406,51 @@ TEST(Ops, Conv2DFloat) {
   }
 }
 
+// One QConv2D with code output against the reference evaluator.
+void check_qconv_codes(Rng& r, const ConvCase& k, QuantType aq, QuantType wq, QuantType oq, int it) {
+  ModelBuilder b;
+  const RefTensor x = random_code_tensor(r, {k.n, k.h, k.w, k.c}, aq, random_scale(r));
+  const auto xi = add_input(b, "x", x);
+  const Dims wd = {k.o, k.kh, k.kw, k.cg()};
+  const auto w = b.constant_weights("w", wd, wq, random_code_vector(r, wq, count_of(wd)));
+  std::string tsum;
+  const std::vector<int32_t> table =
+      random_thresholds(r, k.o, oq, int64_t{k.kh} * k.kw * k.cg(), aq, wq, &tsum);
+  SCOPED_TRACE("case " + std::to_string(it) + ": " + k.str() + " a " + qname(aq) + " w " + qname(wq) + " out " +
+               qname(oq) + " " + tsum);
+  const auto t = b.constant_i32("t", {k.o, oq.threshold_count() + 1}, table);
+  b.output(b.qconv2d_codes("y", xi, w, t, k.p, CodeSpec{oq, random_scale(r)}));
+  check_model(b, {x});
+}
+
 TEST(Ops, QConv2DCodes) {
   Rng r(202);
   for (int it = 0; it < 60; ++it) {
     const ConvCase k = random_conv(r, 1500000);
     const QuantType aq = random_act_quant(r), wq = random_weight_quant(r);
     const QuantType oq = r.chance(0.1) ? make_quant(QuantKind::kBinary, 1) : random_act_quant(r);
-    ModelBuilder b;
-    const RefTensor x = random_code_tensor(r, {k.n, k.h, k.w, k.c}, aq, random_scale(r));
-    const auto xi = add_input(b, "x", x);
-    const Dims wd = {k.o, k.kh, k.kw, k.cg()};
-    const auto w = b.constant_weights("w", wd, wq, random_code_vector(r, wq, count_of(wd)));
-    std::string tsum;
-    const std::vector<int32_t> table =
-        random_thresholds(r, k.o, oq, int64_t{k.kh} * k.kw * k.cg(), aq, wq, &tsum);
-    SCOPED_TRACE("case " + std::to_string(it) + ": " + k.str() + " a " + qname(aq) + " w " + qname(wq) + " out " +
-                 qname(oq) + " " + tsum);
-    const auto t = b.constant_i32("t", {k.o, oq.threshold_count() + 1}, table);
-    b.output(b.qconv2d_codes("y", xi, w, t, k.p, CodeSpec{oq, random_scale(r)}));
-    check_model(b, {x});
+    check_qconv_codes(r, k, aq, wq, oq, it);
+  }
+}
+
+// Rows wider than one gemm call (kMaxGemmPixels), each group's
+// channels read in place at 32-channel boundaries: every pixel block of every group must land on
+// its own outputs (the random cases above have at most 9 columns).
+TEST(Ops, QConv2DCodesWideRows) {
+  Rng r(203);
+  for (int groups : {1, 2, 3}) {
+    ConvCase k{};
+    k.n = 1;
+    k.h = 3;
+    k.w = 150;
+    k.kh = k.kw = 3;
+    k.p.stride_h = k.p.stride_w = k.p.dilation_h = k.p.dilation_w = 1;
+    k.p.pad_top = k.p.pad_bottom = k.p.pad_left = k.p.pad_right = 1;
+    k.p.groups = groups;
+    k.c = 32 * groups;
+    k.o = 17 * groups;
+    const QuantType a2 = make_quant(QuantKind::kUnsigned, 2);
+    check_qconv_codes(r, k, a2, make_quant(QuantKind::kBinary, 1), a2, groups);
   }
 }
 
