@@ -138,6 +138,19 @@ std::vector<size_t> word_counts() {
   return v;
 }
 
+// `a` with the activation sums the gemm needs for binary weights (PatchRows::activation_sums),
+// counted naively into `sums` through the indirection.
+lowbit::PatchRows with_sums(const BitserialShape& s, lowbit::PatchRows a, size_t pixels, std::vector<int32_t>* sums) {
+  sums->assign(pixels, 0);
+  for (size_t m = 0; m < pixels; ++m)
+    for (size_t t = 0; t < a.taps; ++t)
+      for (int p = 0; p < s.a_bits; ++p)
+        for (size_t i = 0; i < a.tap_words; ++i)
+          (*sums)[m] += s.a_weight[p] * __builtin_popcount(a.rows[t * pixels + m][static_cast<size_t>(p) * a.plane_stride + i]);
+  a.activation_sums = sums->data();
+  return a;
+}
+
 // Runs a table's gemm the way an operator does: weights packed for its lanes, activations through
 // scattered tap buffers (see the file comment).
 // With `thresholds`, the gemm emits codes into `codes` ([pixel][plane][plane_words]) instead.
@@ -174,8 +187,9 @@ std::vector<int32_t> run_gemm(const lowbit::KernelTable& table, const KernelCase
   std::vector<int32_t> acc(k.pixels * k.outputs + 1, 0x5a5a5a5a);  // one guard entry past the end
   const lowbit::GemmOutput out{acc.data(), thresholds, first, codes ? codes->data() : nullptr,
                                thresholds ? static_cast<size_t>(thresholds->bits) * plane_words : 0, plane_words};
-  table.bitserial_gemm(s, lowbit::PatchRows{rows.data(), k.taps, tap_words, plane_stride}, k.pixels, packed.data(),
-                       k.outputs, out);
+  std::vector<int32_t> sums;
+  table.bitserial_gemm(s, with_sums(s, lowbit::PatchRows{rows.data(), k.taps, tap_words, plane_stride}, k.pixels, &sums),
+                       k.pixels, packed.data(), k.outputs, out);
   EXPECT_EQ(acc.back(), 0x5a5a5a5a) << "wrote past the last output";
   acc.pop_back();
   return acc;
@@ -262,8 +276,9 @@ TEST(BitserialKernel, RowsCallingWithACarryEqualTheReference) {
                                               : zeros.data();
               }
             std::vector<int32_t> got(pixels * outputs), want(pixels * outputs);
-            table->bitserial_gemm(s, lowbit::PatchRows{rows.data(), 9, tap_words, plane_stride, carry.get()}, pixels,
-                                  packed.data(), outputs, lowbit::GemmOutput{got.data(), nullptr, 0, nullptr, 0, 0});
+            std::vector<int32_t> sums;
+            table->bitserial_gemm(s, with_sums(s, lowbit::PatchRows{rows.data(), 9, tap_words, plane_stride, carry.get()}, pixels, &sums),
+                                  pixels, packed.data(), outputs, lowbit::GemmOutput{got.data(), nullptr, 0, nullptr, 0, 0});
             reference.bitserial_gemm(s, lowbit::PatchRows{rows.data(), 9, tap_words, plane_stride}, pixels,
                                      reference_packed.data(), outputs, lowbit::GemmOutput{want.data(), nullptr, 0, nullptr, 0, 0});
             ASSERT_EQ(got, want) << table->isa << " a " << qname(a) << " w " << qname(w) << " row " << oy << " of "
@@ -294,7 +309,8 @@ TEST(BitserialKernel, EveryTableEqualsReferenceOnExtremes) {
             lowbit::pack_weights(table->weights, s, weights.data(), 1, packed.data());
             const uint32_t* row = patch.data();
             int32_t acc = 0;
-            table->bitserial_gemm(s, lowbit::PatchRows{&row, 1, words, words}, 1, packed.data(), 1,
+            std::vector<int32_t> sums;
+            table->bitserial_gemm(s, with_sums(s, lowbit::PatchRows{&row, 1, words, words}, 1, &sums), 1, packed.data(), 1,
                                   lowbit::GemmOutput{&acc, nullptr, 0, nullptr, 0, 0});
             EXPECT_EQ(acc, static_cast<int32_t>(lanes) * ac * wc);
           }
@@ -358,6 +374,30 @@ TEST(BitserialKernel, ForcedIsaNameIsHonouredOnlyIfSupported) {
     EXPECT_TRUE(names.insert(t->isa).second) << "duplicate table name " << t->isa;
     EXPECT_TRUE(t->supported());
   }
+}
+
+// pixel_code_sums of every table (one template, each built with its table's flags) against a
+// naive count: strided pixels and planes, slack words that must not count, sums added to.
+TEST(BitserialKernel, EveryTableAddsPixelCodeSums) {
+  std::mt19937 g(77);
+  const auto uniform = [&g](size_t lo, size_t hi) { return std::uniform_int_distribution<size_t>(lo, hi)(g); };
+  for (const lowbit::KernelTable* table : lowbit::available_kernels())
+    for (const QuantType a : activation_types())
+      for (int it = 0; it < 20; ++it) {
+        const BitserialShape s = BitserialShape::make(1, a, make_quant(QuantKind::kBinary, 1));
+        const size_t pixels = uniform(1, 40), words = uniform(1, 5), plane_stride = words + uniform(0, 2);
+        const size_t pixel_stride = static_cast<size_t>(a.bits) * plane_stride + uniform(0, 3);
+        std::vector<uint32_t> x(pixels * pixel_stride);
+        for (uint32_t& word : x) word = static_cast<uint32_t>(g());
+        std::vector<int32_t> sums(pixels + 1), want(pixels + 1);
+        for (size_t i = 0; i <= pixels; ++i) sums[i] = want[i] = static_cast<int32_t>(g() % 1000);
+        for (size_t i = 0; i < pixels; ++i)
+          for (int p = 0; p < a.bits; ++p)
+            for (size_t w = 0; w < words; ++w)
+              want[i] += s.a_weight[p] * __builtin_popcount(x[i * pixel_stride + static_cast<size_t>(p) * plane_stride + w]);
+        table->pixel_code_sums(s, x.data(), pixels, pixel_stride, plane_stride, words, sums.data());
+        ASSERT_EQ(sums, want) << table->isa << " a " << qname(a) << ", " << pixels << " pixels, " << words << " words";
+      }
 }
 
 TEST(BitserialKernel, ShapeDescribesPlaneWeights) {

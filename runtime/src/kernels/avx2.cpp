@@ -617,6 +617,6 @@ static_assert(Avx2::kLanes == kAvx2Weights.lanes && Avx2::kWeightHalves == kAvx2
                   Avx2Float::kLanes == kAvx2FloatLanes,
               "kernel_table.h lists these lanes");
 const KernelTable kAvx2Kernels{"avx2", supported, kAvx2Weights, bitserial_gemm, Avx2Float::kLanes, simd::float_gemm<Avx2Float>,
-                               simd::quantize_pack<Avx2Float>};
+                               simd::quantize_pack<Avx2Float>, pixel_code_sums<Avx2>};
 
 }  // namespace lowbit

@@ -83,6 +83,6 @@ static_assert(Avx512::kLanes == kAvx512Weights.lanes && Avx512::kWeightHalves ==
                   Avx512Float::kLanes == kAvx512FloatLanes,
               "kernel_table.h lists these lanes");
 const KernelTable kAvx512Kernels{"avx512", supported, kAvx512Weights, simd::gemm<Avx512>, Avx512Float::kLanes,
-                                 simd::float_gemm<Avx512Float>, simd::quantize_pack<Avx512Float>};
+                                 simd::float_gemm<Avx512Float>, simd::quantize_pack<Avx512Float>, pixel_code_sums<Avx512>};
 
 }  // namespace lowbit

@@ -277,11 +277,6 @@ void gemm_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size
     LOWBIT_UNROLL
     for (int n = 0; n < N; ++n) total[m][n] = P::zero_sum();
 
-  // Binary weights (the only kind with an offset, always one plane) need each pixel's activation
-  // popcount per plane: counted here on the scalar units, beside the vector work, from the words
-  // the block broadcasts anyway.
-  constexpr bool kCountActivations = WB == 1;
-  int32_t activation_count[M][AB] = {};
   // The (tap, word) steps run in chunks of at most kCountSteps, after which the narrow counters
   // are widened into the int32 sums. The sums change only between chunks, so the inner loop
   // carries just the counters (a widen inside it made GCC shuffle spilled sums every step).
@@ -306,9 +301,7 @@ void gemm_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size
       for (int m = 0; m < M; ++m)
         LOWBIT_UNROLL
         for (int p = 0; p < AB; ++p) {
-          const uint32_t* x_word = rows[m] + p * plane_stride + word;
-          if constexpr (kCountActivations) activation_count[m][p] += __builtin_popcount(*x_word);
-          const Vec x = P::broadcast(x_word);
+          const Vec x = P::broadcast(rows[m] + p * plane_stride + word);
           LOWBIT_UNROLL
           for (int n = 0; n < N; ++n)
             LOWBIT_UNROLL
@@ -329,13 +322,9 @@ void gemm_block(const BitserialShape& s, const PatchRows& a, size_t pixels, size
 
   LOWBIT_UNROLL
   for (int m = 0; m < M; ++m) {
-    int32_t offset = 0;
-    if constexpr (kCountActivations) {
-      LOWBIT_UNROLL
-      for (int p = 0; p < AB; ++p) offset += s.a_weight[p] * activation_count[m][p];
-      offset *= s.w_offset;
-    }
-    finish_pixel<P, N>(out, total[m], offset, m0 + static_cast<size_t>(m), b0 * L, outputs);
+    const size_t pixel = m0 + static_cast<size_t>(m);
+    const int32_t offset = s.w_offset != 0 ? s.w_offset * a.activation_sums[pixel] : 0;  // binary weights
+    finish_pixel<P, N>(out, total[m], offset, pixel, b0 * L, outputs);
   }
 }
 

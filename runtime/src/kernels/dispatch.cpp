@@ -41,10 +41,10 @@ thread_local const KernelTable* g_layout_override = nullptr;
 
 // Layouts only (no kernels): what each table of every target packs its weights for.
 const KernelTable kLayouts[] = {
-    {"reference", nullptr, kReferenceWeights, nullptr, 1, nullptr, nullptr},
-    {"avx2", nullptr, kAvx2Weights, nullptr, kAvx2FloatLanes, nullptr, nullptr},
-    {"avx512", nullptr, kAvx512Weights, nullptr, kAvx512FloatLanes, nullptr, nullptr},
-    {"neon", nullptr, kNeonWeights, nullptr, kNeonFloatLanes, nullptr, nullptr},
+    {"reference", nullptr, kReferenceWeights, nullptr, 1, nullptr, nullptr, nullptr},
+    {"avx2", nullptr, kAvx2Weights, nullptr, kAvx2FloatLanes, nullptr, nullptr, nullptr},
+    {"avx512", nullptr, kAvx512Weights, nullptr, kAvx512FloatLanes, nullptr, nullptr, nullptr},
+    {"neon", nullptr, kNeonWeights, nullptr, kNeonFloatLanes, nullptr, nullptr, nullptr},
 };
 
 }  // namespace

@@ -18,6 +18,7 @@ struct KernelTable {
   size_t float_lanes;   // the `lanes` its float_gemm expects the weights packed with
   FloatGemmFn float_gemm;
   QuantizePackFn quantize_pack;
+  PixelCodeSumsFn pixel_code_sums;  // pixel_code_sums<this unit's type>: the same loop, this ISA's popcount
 };
 
 // The plain C++ kernels, the twin every optimized table is tested against.

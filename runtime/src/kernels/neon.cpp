@@ -126,10 +126,10 @@ static_assert(Neon::kLanes == kNeonWeights.lanes && Neon::kWeightHalves == kNeon
               "kernel_table.h lists these lanes");
 const KernelTable kNeonKernels{"neon", supported, kNeonWeights, simd::gemm<Neon>, NeonFloat::kLanes, simd::float_gemm<NeonFloat>,
 #if defined(__aarch64__)
-                                simd::quantize_pack<NeonFloat>
+                                simd::quantize_pack<NeonFloat>,
 #else
-                                quantize_pack_reference
+                                quantize_pack_reference,
 #endif
-};
+                                pixel_code_sums<Neon>};
 
 }  // namespace lowbit

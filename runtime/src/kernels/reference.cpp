@@ -122,6 +122,8 @@ void float_gemm_reference(const FloatRows& a, size_t pixels, const float* packed
 
 bool always() { return true; }
 
+struct ReferenceUnit {};  // pixel_code_sums' copy for this translation unit
+
 }  // namespace
 
 void threshold_pack_reference(const ThresholdArgs& t, const int32_t* acc, size_t first, size_t count, uint32_t* out,
@@ -153,7 +155,7 @@ void quantize_pack_reference(const QuantizeArgs& a, const float* x, size_t pixel
 
 const KernelTable& reference_kernels() {
   static const KernelTable table{"reference", always, kReferenceWeights, bitserial_gemm_reference, 1, float_gemm_reference,
-                                 quantize_pack_reference};
+                                 quantize_pack_reference, pixel_code_sums<ReferenceUnit>};
   return table;
 }
 

@@ -314,19 +314,64 @@ QuantizedLayer quantized_layer(const OpView& v) {
   return q;
 }
 
+// Per-input-pixel activation sums (PatchRows::activation_sums) of the input rows a worker read
+// last, kept while its calls continue one another within a run: consecutive output rows share
+// kh - 1 input rows, so each is counted once, not kh times. Direct-mapped: slot r % slots holds
+// every group's sums of global input row tag = n * ih + iy; kh * dh slots cover the rows one output
+// row reads without two of them sharing a slot.
+struct RowSumCache {
+  int32_t* tags;  // [slot][group], -1: empty
+  int32_t* rows;  // [slot][group][iw]
+  static size_t slots(const QuantizedLayer& q) { return static_cast<size_t>(q.g.kh * q.g.dh); }
+  static size_t words(const QuantizedLayer& q) {
+    return slots(q) * static_cast<size_t>(q.g.groups) * (1 + static_cast<size_t>(q.g.iw));
+  }
+  // reset: the worker's previous call did not end where this one begins, so nothing cached may be
+  // trusted (false also where the layer keeps no sums: its scratch has no room for them).
+  RowSumCache(const QuantizedLayer& q, int32_t* base, bool reset)
+      : tags(base), rows(base + slots(q) * static_cast<size_t>(q.g.groups)) {
+    if (reset) std::fill(tags, rows, -1);
+  }
+  // Input row iy of image n, the group's channels: one sum per input pixel.
+  const int32_t* row(const QuantizedLayer& q, const TensorDesc& x, const uint32_t* xd, int64_t n, int64_t iy,
+                     int64_t group) {
+    const ConvGeometry& g = q.g;
+    const int64_t global_row = n * g.ih + iy;
+    const size_t entry = static_cast<size_t>(global_row) % slots(q) * static_cast<size_t>(g.groups) + static_cast<size_t>(group);
+    int32_t* sums = rows + entry * static_cast<size_t>(g.iw);
+    if (tags[entry] != global_row) {
+      const PixelPlanes in = x.pixel_planes();
+      std::fill(sums, sums + g.iw, 0);
+      kernels().pixel_code_sums(q.shape, xd + in.plane_offset(static_cast<size_t>(global_row * g.iw), 0) +
+                                             static_cast<size_t>(group) * q.tap_words,
+                                static_cast<size_t>(g.iw), in.words_per_pixel(), in.words_per_plane(), q.tap_words, sums);
+      tags[entry] = static_cast<int32_t>(global_row);
+    }
+    return sums;
+  }
+};
+
 // One worker's scratch: what the gemm carries from one call to the next (tables that take it; at
 // the start, 64-byte aligned like the whole), the indirection rows, a zero tap for the padding
-// (direct) or the gathered patches (otherwise), and the accumulators of one pixel block.
+// (direct) or the gathered patches (otherwise), the accumulators of one pixel block, and for
+// binary weights the activation sums (direct: the output row's per group, then the column sums
+// over the kh input rows it reads; otherwise one pixel block's).
 struct QuantizedScratch {
-  size_t carry_bytes, row_count, zero_words, patch_words, acc_words;
+  size_t carry_bytes, row_count, zero_words, patch_words, acc_words, sum_words;
 
   QuantizedScratch(const QuantizedLayer& q, const TensorDesc& x)
       : carry_bytes(q.direct && nibble_layout(kernels().weights, q.shape) ? sizeof(GemmCarry) : 0),
         row_count(kMaxGemmPixels * (q.direct ? q.taps : 1)),
         zero_words(q.direct ? static_cast<size_t>(q.shape.a_bits - 1) * x.pixel_planes().words_per_plane() + q.tap_words : 0),
         patch_words(q.direct ? 0 : kMaxGemmPixels * static_cast<size_t>(q.shape.a_bits) * q.shape.words),
-        acc_words(q.levels ? 0 : kMaxGemmPixels * static_cast<size_t>(q.g.og)) {}  // codes leave the gemm packed
-  size_t bytes() const { return carry_bytes + row_count * sizeof(uint32_t*) + (zero_words + patch_words + acc_words) * 4; }
+        acc_words(q.levels ? 0 : kMaxGemmPixels * static_cast<size_t>(q.g.og)),  // codes leave the gemm packed
+        sum_words(q.shape.w_offset == 0 ? 0
+                  : q.direct       ? static_cast<size_t>(q.g.groups * q.g.ow + q.g.iw + 1) +
+                                   RowSumCache::words(q)
+                                   : kMaxGemmPixels) {}
+  size_t bytes() const {
+    return carry_bytes + row_count * sizeof(uint32_t*) + (zero_words + patch_words + acc_words + sum_words) * 4;
+  }
   // The previous call's carry if this call continues it, else an empty one.
   GemmCarry* carry(const WorkerScratch& s) const {
     if (!carry_bytes) return nullptr;
@@ -340,6 +385,7 @@ struct QuantizedScratch {
   }
   uint32_t* patches(void* base) const { return zeros(base) + zero_words; }
   int32_t* acc(void* base) const { return reinterpret_cast<int32_t*>(patches(base) + patch_words); }
+  int32_t* sums(void* base) const { return acc(base) + acc_words; }
 };
 
 size_t quantized_scratch(const OpView& v) { return QuantizedScratch(quantized_layer(v), *v.in[0]).bytes(); }
@@ -408,6 +454,37 @@ void gather_patch(const QuantizedLayer& q, const TensorDesc& x, const uint32_t* 
   }
 }
 
+// PatchRows::activation_sums of output row (n, oy), a group's channels read in place: column sums
+// over the kh input rows it reads (each input pixel counted once, RowSumCache), then every output
+// pixel adds up its kw columns (padding counts 0). On a 3x3 stride-1 layer that counts 9x fewer
+// words than the gemm counting per tap, and a layer with several channel blocks as many times
+// fewer again (the gemm counted per block).
+void row_activation_sums(const QuantizedLayer& q, const TensorDesc& x, const uint32_t* xd, int64_t n, int64_t oy,
+                         int64_t group, RowSumCache& cache, int32_t* column_sums, int32_t* sums) {
+  const ConvGeometry& g = q.g;
+  // column_sums[i + 1] = the sum of columns 0..i (column_sums[0] = 0): a run of taps is a difference.
+  std::fill(column_sums, column_sums + g.iw + 1, 0);
+  for (int64_t ky = 0; ky < g.kh; ++ky) {
+    const int64_t iy = oy * g.sh - g.pt + ky * g.dh;
+    if (iy < 0 || iy >= g.ih) continue;
+    const int32_t* row = cache.row(q, x, xd, n, iy, group);
+    for (int64_t ix = 0; ix < g.iw; ++ix) column_sums[ix + 1] += row[ix];
+  }
+  for (int64_t ix = 0; ix < g.iw; ++ix) column_sums[ix + 1] += column_sums[ix];
+  for (int64_t ox = 0; ox < g.ow; ++ox) {
+    const int64_t first = ox * g.sw - g.pl;
+    if (g.dw == 1) {
+      const int64_t lo = std::max<int64_t>(first, 0), hi = std::min<int64_t>(first + g.kw, g.iw);
+      sums[ox] = hi > lo ? column_sums[hi] - column_sums[lo] : 0;
+      continue;
+    }
+    int32_t sum = 0;
+    for (int64_t kx = 0, ix = first; kx < g.kw; ++kx, ix += g.dw)
+      if (ix >= 0 && ix < g.iw) sum += column_sums[ix + 1] - column_sums[ix];
+    sums[ox] = sum;
+  }
+}
+
 void run_quantized(const OpRun& r, size_t begin, size_t end, const WorkerScratch& scratch) {
   const QuantizedLayer q = quantized_layer(r.view);
   const ConvGeometry& g = q.g;
@@ -420,6 +497,10 @@ void run_quantized(const OpRun& r, size_t begin, size_t end, const WorkerScratch
   uint32_t* zeros = layout.zeros(scratch.data);
   uint32_t* patches = layout.patches(scratch.data);
   int32_t* acc = layout.acc(scratch.data);
+  int32_t* sums = layout.sums(scratch.data);                       // binary weights only
+  int32_t* column_sums = sums + static_cast<size_t>(g.groups * g.ow);  // direct only
+  const bool binary_weights = q.shape.w_offset != 0;
+  RowSumCache row_sums(q, column_sums + g.iw + 1, binary_weights && q.direct && !scratch.continues);
   const KernelTable& k = kernels();
   const size_t out_pixel_words = q.levels ? y.pixel_planes().words_per_pixel() : static_cast<size_t>(g.o);
   const ThresholdArgs thresholds =
@@ -428,8 +509,8 @@ void run_quantized(const OpRun& r, size_t begin, size_t end, const WorkerScratch
                : ThresholdArgs{};
   const size_t patch_words = static_cast<size_t>(q.shape.a_bits) * q.shape.words;
   // The carry lives for this worker's consecutive rows of this run: the input does not change in between.
-  const PatchRows a = q.direct ? PatchRows{rows, q.taps, q.tap_words, x.pixel_planes().words_per_plane(), layout.carry(scratch)}
-                               : PatchRows{rows, 1, q.shape.words, q.shape.words};
+  PatchRows a = q.direct ? PatchRows{rows, q.taps, q.tap_words, x.pixel_planes().words_per_plane(), layout.carry(scratch)}
+                         : PatchRows{rows, 1, q.shape.words, q.shape.words};
   if (q.direct)  // the kernels read a padding tap's plane p at zeros + p * plane_stride; only those words
     for (int p = 0; p < q.shape.a_bits; ++p) std::memset(zeros + static_cast<size_t>(p) * a.plane_stride, 0, q.tap_words * 4);
 
@@ -437,6 +518,9 @@ void run_quantized(const OpRun& r, size_t begin, size_t end, const WorkerScratch
     const int64_t n = static_cast<int64_t>(row) / g.oh, oy = static_cast<int64_t>(row) % g.oh;
     const size_t row_pixel = static_cast<size_t>((n * g.oh + oy) * g.ow);
     if (q.levels) std::memset(r.output<uint32_t>() + row_pixel * out_pixel_words, 0, static_cast<size_t>(g.ow) * out_pixel_words * 4);
+    if (binary_weights && q.direct)
+      for (int64_t group = 0; group < g.groups; ++group)
+        row_activation_sums(q, x, xd, n, oy, group, row_sums, column_sums, sums + static_cast<size_t>(group * g.ow));
     // A block of neighbouring output pixels goes through the gemm together so they share weight loads.
     const int64_t block = static_cast<int64_t>(gemm_pixel_block(static_cast<size_t>(g.ow)));
     for (int64_t ox0 = 0; ox0 < g.ow; ox0 += block) {
@@ -445,11 +529,17 @@ void run_quantized(const OpRun& r, size_t begin, size_t end, const WorkerScratch
         if (q.direct) {
           point_rows(g, xd, x.pixel_planes().words_per_pixel(), static_cast<size_t>(group) * q.tap_words, n, oy, ox0,
                      pixels, zeros, rows);
+          a.activation_sums = sums + static_cast<size_t>(group * g.ow + ox0);
         } else {
           for (size_t m = 0; m < pixels; ++m) {
             gather_patch(q, x, xd, n, oy, ox0 + static_cast<int64_t>(m), group, patches + m * patch_words);
             rows[m] = patches + m * patch_words;
           }
+          if (binary_weights) {
+            std::fill(sums, sums + pixels, 0);
+            k.pixel_code_sums(q.shape, patches, pixels, patch_words, q.shape.words, q.shape.words, sums);
+          }
+          a.activation_sums = sums;
         }
         const int64_t o0 = group * g.og;
         const uint32_t* group_weights = packed + static_cast<size_t>(group) * q.packed_group_words;
