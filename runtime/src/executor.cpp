@@ -318,9 +318,9 @@ void Executor::run_share(void* ctx, int worker, size_t begin, size_t end, bool c
 
 void Executor::run() {
   for (size_t s = 0; s < order_.size(); ++s) {
-    const StepContext& step = contexts_[s];
+    StepContext& step = contexts_[s];
     const auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    pool_.parallel_for(step.traits->work_units(step.run->view), run_share, const_cast<StepContext*>(&step));
+    pool_.parallel_for(step.traits->work_units(step.run->view), run_share, &step);
     if (profiling_)
       profile_[s].milliseconds =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();

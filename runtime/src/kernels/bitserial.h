@@ -111,8 +111,9 @@ struct PatchRows {
   // Optional: what the gemm may keep from one call to the next (see GemmCarry). Only for calls of
   // one operator run on one worker, whose input does not change in between.
   GemmCarry* carry = nullptr;
-  // Required when the weights have a plane offset (binary weights, BitserialShape::w_offset != 0):
-  // per pixel of the call, the sum of its patch's activation codes, sum_p a_weight[p] * popcount
+  // Required when the weights have a plane offset (binary weights, BitserialShape::w_offset != 0),
+  // except by the nibble-table gemm (AVX2), which counts them beside its table offsets anyway, and
+  // the reference: per pixel of the call, the sum of its patch's activation codes, sum_p a_weight[p] * popcount
   // of plane p, which the offset multiplies. The caller knows which patches share input pixels
   // and counts each input pixel once (pixel_code_sums); the gemm counted it per tap, pixel and
   // channel block, in its inner loop (Zen 5, W1A2: d 137 -> 119 us; b, one block, unchanged).

@@ -300,6 +300,10 @@ struct QuantizedLayer {
   bool direct;
   size_t packed_group_words;  // one group's weights as the kernel table packs them
   int levels;                 // thresholds per channel for a code output, else 0
+  // Whether the gemm takes PatchRows::activation_sums from the operator: binary weights, except on
+  // the nibble-table gemm, which counts them anyway beside its table offsets (and bounds its byte
+  // counters with them).
+  bool activation_sums;
 };
 
 QuantizedLayer quantized_layer(const OpView& v) {
@@ -311,6 +315,7 @@ QuantizedLayer quantized_layer(const OpView& v) {
   q.direct = q.g.groups == 1 || q.g.cg % static_cast<int64_t>(kWordBits) == 0;
   q.packed_group_words = packed_weight_words(kernels().weights, q.shape, static_cast<size_t>(q.g.og));
   q.levels = v.out[0]->dtype == DType::kCodes ? v.out[0]->quant.threshold_count() : 0;
+  q.activation_sums = q.shape.w_offset != 0 && !nibble_layout(kernels().weights, q.shape);
   return q;
 }
 
@@ -365,7 +370,7 @@ struct QuantizedScratch {
         zero_words(q.direct ? static_cast<size_t>(q.shape.a_bits - 1) * x.pixel_planes().words_per_plane() + q.tap_words : 0),
         patch_words(q.direct ? 0 : kMaxGemmPixels * static_cast<size_t>(q.shape.a_bits) * q.shape.words),
         acc_words(q.levels ? 0 : kMaxGemmPixels * static_cast<size_t>(q.g.og)),  // codes leave the gemm packed
-        sum_words(q.shape.w_offset == 0 ? 0
+        sum_words(!q.activation_sums ? 0
                   : q.direct       ? static_cast<size_t>(q.g.groups * q.g.ow + q.g.iw + 1) +
                                    RowSumCache::words(q)
                                    : kMaxGemmPixels) {}
@@ -497,10 +502,9 @@ void run_quantized(const OpRun& r, size_t begin, size_t end, const WorkerScratch
   uint32_t* zeros = layout.zeros(scratch.data);
   uint32_t* patches = layout.patches(scratch.data);
   int32_t* acc = layout.acc(scratch.data);
-  int32_t* sums = layout.sums(scratch.data);                       // binary weights only
+  int32_t* sums = layout.sums(scratch.data);                       // q.activation_sums only
   int32_t* column_sums = sums + static_cast<size_t>(g.groups * g.ow);  // direct only
-  const bool binary_weights = q.shape.w_offset != 0;
-  RowSumCache row_sums(q, column_sums + g.iw + 1, binary_weights && q.direct && !scratch.continues);
+  RowSumCache row_sums(q, column_sums + g.iw + 1, q.activation_sums && q.direct && !scratch.continues);
   const KernelTable& k = kernels();
   const size_t out_pixel_words = q.levels ? y.pixel_planes().words_per_pixel() : static_cast<size_t>(g.o);
   const ThresholdArgs thresholds =
@@ -518,7 +522,7 @@ void run_quantized(const OpRun& r, size_t begin, size_t end, const WorkerScratch
     const int64_t n = static_cast<int64_t>(row) / g.oh, oy = static_cast<int64_t>(row) % g.oh;
     const size_t row_pixel = static_cast<size_t>((n * g.oh + oy) * g.ow);
     if (q.levels) std::memset(r.output<uint32_t>() + row_pixel * out_pixel_words, 0, static_cast<size_t>(g.ow) * out_pixel_words * 4);
-    if (binary_weights && q.direct)
+    if (q.activation_sums && q.direct)
       for (int64_t group = 0; group < g.groups; ++group)
         row_activation_sums(q, x, xd, n, oy, group, row_sums, column_sums, sums + static_cast<size_t>(group * g.ow));
     // A block of neighbouring output pixels goes through the gemm together so they share weight loads.
@@ -529,17 +533,17 @@ void run_quantized(const OpRun& r, size_t begin, size_t end, const WorkerScratch
         if (q.direct) {
           point_rows(g, xd, x.pixel_planes().words_per_pixel(), static_cast<size_t>(group) * q.tap_words, n, oy, ox0,
                      pixels, zeros, rows);
-          a.activation_sums = sums + static_cast<size_t>(group * g.ow + ox0);
+          if (q.activation_sums) a.activation_sums = sums + static_cast<size_t>(group * g.ow + ox0);
         } else {
           for (size_t m = 0; m < pixels; ++m) {
             gather_patch(q, x, xd, n, oy, ox0 + static_cast<int64_t>(m), group, patches + m * patch_words);
             rows[m] = patches + m * patch_words;
           }
-          if (binary_weights) {
+          if (q.activation_sums) {
             std::fill(sums, sums + pixels, 0);
             k.pixel_code_sums(q.shape, patches, pixels, patch_words, q.shape.words, q.shape.words, sums);
+            a.activation_sums = sums;
           }
-          a.activation_sums = sums;
         }
         const int64_t o0 = group * g.og;
         const uint32_t* group_weights = packed + static_cast<size_t>(group) * q.packed_group_words;
