@@ -26,8 +26,9 @@ constexpr uint64_t kArenaAlignment = 64;
 // With several threads each worker's scratch is followed by this many unused bytes. Back to back,
 // the end of one worker's scratch and the start of the next one's (both written on every gemm
 // call: activation sums, indirection rows) kept crossing between the cores, most likely pulled
-// across by the hardware prefetchers: layer d at 2 threads on Zen 5 ran 67.6-73.0 us with 0-256
-// bytes between the areas and 64.6-66.9 us with 1-64 KiB (1 thread: 122-125 us either way).
+// across by the hardware prefetchers: layer d at 2 threads on the Zen 5 VM ran 67.6-73.0 us with
+// 0-256 bytes between the areas and 64.6-66.9 us with 1-64 KiB (1 thread: 122-125 us either way).
+// Only in some states of that VM: in others both ran alike. The gap costs 4 KiB a worker.
 constexpr uint64_t kWorkerScratchGap = 4096;
 
 uint64_t align_up(uint64_t v) { return (v + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment; }

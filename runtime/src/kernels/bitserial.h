@@ -31,6 +31,9 @@ struct WeightLayout {
   size_t halves;       // 2: every word stored as its two nibble halves (AVX2)
   int accumulators;    // the gemm's register budget (choose_blocking), which sets the channel groups
   bool nibble_tables;  // layers nibble_tables_apply() accepts take the nibble-table layout instead
+  // Its channel-vectorized gemm reads binary weights' offset from PatchRows::activation_sums (the
+  // reference twin counts the offset itself, independently of the operator).
+  bool takes_activation_sums;
 };
 
 // Weights as the GEMM reads them, packed once at load.
@@ -66,6 +69,12 @@ inline bool nibble_tables_apply(const BitserialShape& s) {
 // Whether a layer's weights are packed for (and its gemm calls run) the nibble-table gemm.
 inline bool nibble_layout(const WeightLayout& layout, const BitserialShape& s) {
   return layout.nibble_tables && nibble_tables_apply(s);
+}
+// Whether a layer's gemm calls must be handed PatchRows::activation_sums: binary weights (the only
+// kind with a plane offset), except where the gemm counts them itself (the reference; the
+// nibble-table gemm, beside its table offsets, where the counts also bound its byte counters).
+inline bool gemm_takes_activation_sums(const WeightLayout& layout, const BitserialShape& s) {
+  return s.w_offset != 0 && layout.takes_activation_sums && !nibble_layout(layout, s);
 }
 constexpr size_t kNibbleChannels = 32;
 // Channel vectors per group (weights: 2 vectors per plane and step): two for binary weights, one
@@ -111,10 +120,8 @@ struct PatchRows {
   // Optional: what the gemm may keep from one call to the next (see GemmCarry). Only for calls of
   // one operator run on one worker, whose input does not change in between.
   GemmCarry* carry = nullptr;
-  // Required when the weights have a plane offset (binary weights, BitserialShape::w_offset != 0),
-  // except by the nibble-table gemm (AVX2), which counts them beside its table offsets anyway, and
-  // the reference: per pixel of the call, the sum of its patch's activation codes, sum_p a_weight[p] * popcount
-  // of plane p, which the offset multiplies. The caller knows which patches share input pixels
+  // Required where gemm_takes_activation_sums: per pixel of the call, the sum of its patch's
+  // activation codes, sum_p a_weight[p] * popcount of plane p, which the weights' offset multiplies. The caller knows which patches share input pixels
   // and counts each input pixel once (pixel_code_sums); the gemm counted it per tap, pixel and
   // channel block, in its inner loop (Zen 5, W1A2: d 137 -> 119 us; b, one block, unchanged).
   const int32_t* activation_sums = nullptr;

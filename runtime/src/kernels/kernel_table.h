@@ -24,13 +24,13 @@ struct KernelTable {
 // The plain C++ kernels, the twin every optimized table is tested against.
 const KernelTable& reference_kernels();
 // The lanes every table of every target packs its weights with (each ISA's file checks its own).
-constexpr WeightLayout kReferenceWeights{1, 1, 1, false};
-constexpr WeightLayout kAvx2Weights{8, 2, 8, true};
-constexpr WeightLayout kAvx512Weights{16, 1, 20, false};
+constexpr WeightLayout kReferenceWeights{1, 1, 1, false, false};
+constexpr WeightLayout kAvx2Weights{8, 2, 8, true, true};
+constexpr WeightLayout kAvx512Weights{16, 1, 20, false, true};
 #if defined(__aarch64__) || !defined(__arm__)
-constexpr WeightLayout kNeonWeights{4, 1, 12, false};  // AArch64: 12 accumulators of 32 registers
+constexpr WeightLayout kNeonWeights{4, 1, 12, false, true};  // AArch64: 12 accumulators of 32 registers
 #else
-constexpr WeightLayout kNeonWeights{4, 1, 6, false};  // ARMv7: 6 of 16 registers
+constexpr WeightLayout kNeonWeights{4, 1, 6, false, true};  // ARMv7: 6 of 16 registers
 #endif
 constexpr size_t kAvx2FloatLanes = 8, kAvx512FloatLanes = 16, kNeonFloatLanes = 4;
 

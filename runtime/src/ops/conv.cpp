@@ -300,10 +300,7 @@ struct QuantizedLayer {
   bool direct;
   size_t packed_group_words;  // one group's weights as the kernel table packs them
   int levels;                 // thresholds per channel for a code output, else 0
-  // Whether the gemm takes PatchRows::activation_sums from the operator: binary weights, except on
-  // the nibble-table gemm, which counts them anyway beside its table offsets (and bounds its byte
-  // counters with them).
-  bool activation_sums;
+  bool activation_sums;  // the gemm takes PatchRows::activation_sums (gemm_takes_activation_sums)
 };
 
 QuantizedLayer quantized_layer(const OpView& v) {
@@ -315,7 +312,7 @@ QuantizedLayer quantized_layer(const OpView& v) {
   q.direct = q.g.groups == 1 || q.g.cg % static_cast<int64_t>(kWordBits) == 0;
   q.packed_group_words = packed_weight_words(kernels().weights, q.shape, static_cast<size_t>(q.g.og));
   q.levels = v.out[0]->dtype == DType::kCodes ? v.out[0]->quant.threshold_count() : 0;
-  q.activation_sums = q.shape.w_offset != 0 && !nibble_layout(kernels().weights, q.shape);
+  q.activation_sums = gemm_takes_activation_sums(kernels().weights, q.shape);
   return q;
 }
 
