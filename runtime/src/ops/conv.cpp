@@ -301,6 +301,9 @@ struct QuantizedLayer {
   size_t packed_group_words;  // one group's weights as the kernel table packs them
   int levels;                 // thresholds per channel for a code output, else 0
   bool activation_sums;  // the gemm takes PatchRows::activation_sums (gemm_takes_activation_sums)
+  // The gemm keeps state from one call to the next (PatchRows::carry): the nibble-table gemm's
+  // tables of the input rows the next output row reads again (direct reads only).
+  bool gemm_carry;
 };
 
 QuantizedLayer quantized_layer(const OpView& v) {
@@ -313,6 +316,7 @@ QuantizedLayer quantized_layer(const OpView& v) {
   q.packed_group_words = packed_weight_words(kernels().weights, q.shape, static_cast<size_t>(q.g.og));
   q.levels = v.out[0]->dtype == DType::kCodes ? v.out[0]->quant.threshold_count() : 0;
   q.activation_sums = gemm_takes_activation_sums(kernels().weights, q.shape);
+  q.gemm_carry = q.direct && nibble_layout(kernels().weights, q.shape);
   return q;
 }
 
@@ -362,7 +366,7 @@ struct QuantizedScratch {
   size_t carry_bytes, row_count, zero_words, patch_words, acc_words, sum_words;
 
   QuantizedScratch(const QuantizedLayer& q, const TensorDesc& x)
-      : carry_bytes(q.direct && nibble_layout(kernels().weights, q.shape) ? sizeof(GemmCarry) : 0),
+      : carry_bytes(q.gemm_carry ? sizeof(GemmCarry) : 0),
         row_count(kMaxGemmPixels * (q.direct ? q.taps : 1)),
         zero_words(q.direct ? static_cast<size_t>(q.shape.a_bits - 1) * x.pixel_planes().words_per_plane() + q.tap_words : 0),
         patch_words(q.direct ? 0 : kMaxGemmPixels * static_cast<size_t>(q.shape.a_bits) * q.shape.words),
