@@ -3,7 +3,9 @@
 
 Top: lowbit's speedup over oneDNN fp32 and int8 per layer, W1A2 (layer i: the float first layer),
 at each thread count, log scale, 1x marked. Middle: the fraction of the measured popcount peak each
-W1A2 layer reaches. Bottom: whole networks, speedup over oneDNN fp32.
+W1A2 layer reaches. Bottom: whole networks, speedup over oneDNN fp32. Bars of layers measured in a
+disturbed window (the popcount loop timed in turn with them below the run's quiet threshold) are
+hatched.
 
 usage: plot.py KERNELS_JSON OUT_PNG
 """
@@ -16,12 +18,35 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+from matplotlib.patches import Patch  # noqa: E402
 
 BITS = "W1A2"
 
 
 def records_by(doc, bits, threads):
     return {r["layer"]: r for r in doc["records"] if r["bits"] == bits and r["threads"] == threads}
+
+
+def disturbed(doc, r):
+    """Whether record r was measured in a window where the machine ran below its best."""
+    threshold = doc.get("windows", {}).get("quiet_threshold")  # absent in files written before 2026-12-04 21:00
+    return threshold is not None and r.get("window_fraction", 1.0) < threshold
+
+
+def hatch_disturbed(bars, flags):
+    for b, flag in zip(bars, flags):
+        if flag:
+            b.set_hatch("///")
+            b.set_edgecolor("black")
+
+
+def legend_with_hatch(ax, doc, entries, **kwargs):
+    """A legend of plain colour patches (a series' first bar may be hatched) plus, where any bar
+    is, what the hatch means."""
+    handles = [Patch(facecolor=color, label=name) for name, color in entries]
+    if doc.get("windows", {}).get("disturbed"):
+        handles.append(Patch(facecolor="white", edgecolor="black", hatch="///", label="disturbed window"))
+    ax.legend(handles=handles, **kwargs)
 
 
 def label_bars(ax, bars, fmt):
@@ -53,7 +78,7 @@ def main():
     fig, axes = plt.subplots(len(rows), 1, figsize=(12, 13 + (3 if scaling else 0)), gridspec_kw={"height_ratios": rows})
     fig.suptitle(f"lowbit vs oneDNN {doc.get('onednn', {}).get('version', '')} on {doc['cpu']}\n"
                  f"lowbit kernels: {doc['isa']}; popcount peak {doc['popcount_peak_gbops']:.0f} Gbop/s per thread "
-                 f"({doc.get('popcount_peak_isa', '?')})" + busy_note(doc), fontsize=11)
+                 f"({doc.get('popcount_peak_isa', '?')})" + busy_note(doc) + window_note(doc), fontsize=11)
 
     # 1. Speedups.
     ax = axes[0]
@@ -66,13 +91,15 @@ def main():
     width = 0.8 / len(series)
     highest = 1.0
     for i, (name, key, t) in enumerate(series):
-        xs, ys = [], []
+        xs, ys, flags = [], [], []
         for j, layer in enumerate(layers):
             r = record(layer, t)
             if r:
                 xs.append(j - 0.4 + width * (i + 0.5))
                 ys.append(r[key])
-        bars = ax.bar(xs, ys, width, label=name, color=colors[i % len(colors)])
+                flags.append(disturbed(doc, r))
+        bars = ax.bar(xs, ys, width, color=colors[i % len(colors)])
+        hatch_disturbed(bars, flags)
         label_bars(ax, bars, lambda v: f"{v:.1f}" if v >= 1 else f"{v:.2f}")
         highest = max([highest] + ys)
     ax.set_yscale("log")
@@ -82,7 +109,8 @@ def main():
     ax.set_xticklabels([layer_label(doc, l, "F32" if l in floats else BITS) for l in layers], fontsize=8)
     ax.set_ylabel("speedup (oneDNN ms / lowbit ms), log")
     ax.set_title(f"{BITS} layers (i: float first layer), speedup over oneDNN; above 1 = lowbit faster", fontsize=10)
-    ax.legend(fontsize=8, ncol=2)
+    legend_with_hatch(ax, doc, [(name, colors[i % len(colors)]) for i, (name, _, _) in enumerate(series)],
+                      fontsize=8, ncol=2)
     ax.grid(axis="y", which="both", alpha=0.3)
 
     # 2. Peak fraction.
@@ -92,14 +120,16 @@ def main():
         recs = records_by(doc, BITS, t)
         xs = [j - 0.4 + width * (i + 0.5) for j, l in enumerate(quantized) if l in recs]
         ys = [100.0 * recs[l]["peak_fraction"] for l in quantized if l in recs]
-        bars = ax.bar(xs, ys, width, label=f"{t} thread(s)", color=colors[(4 + i) % len(colors)])
+        bars = ax.bar(xs, ys, width, color=colors[(4 + i) % len(colors)])
+        hatch_disturbed(bars, [disturbed(doc, recs[l]) for l in quantized if l in recs])
         label_bars(ax, bars, lambda v: f"{v:.0f}%")
     ax.set_xticks(range(len(quantized)))
     ax.set_xticklabels([layer_label(doc, l, BITS) for l in quantized], fontsize=8)
     ax.set_ylabel("% of popcount peak")
     ax.set_title(f"{BITS}: achieved binary MAC rate (MACs x wbits x abits / s) / measured popcount peak "
                  f"at the same thread count", fontsize=10)
-    ax.legend(fontsize=8)
+    legend_with_hatch(ax, doc, [(f"{t} thread(s)", colors[(4 + i) % len(colors)]) for i, t in enumerate(threads)],
+                      fontsize=8)
     ax.grid(axis="y", alpha=0.3)
 
     # 3. Networks.
@@ -182,6 +212,14 @@ def busy_note(doc):
     if other > 0.05:
         return f"\nWARNING: other processes used {100 * other:.0f}% of the CPU during the run; timings unreliable"
     return ""
+
+
+def window_note(doc):
+    windows = doc.get("windows", {})
+    if not windows.get("disturbed"):
+        return ""
+    return (f"\nhatched: measured while the popcount loop ran below {100 * windows['quiet_threshold']:.0f}% of the peak: "
+            + ", ".join(windows["disturbed"]))
 
 
 def layer_label(doc, layer, bits):

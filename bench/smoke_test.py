@@ -64,6 +64,7 @@ def check(doc):
             errors.append(f"{where}: speedup_vs_f32 is not onednn_f32_ms / lowbit_ms")
         if r.get("output_verified") is not True:
             errors.append(f"{where}: lowbit output did not match the oneDNN reference")
+        errors += check_window(doc, r, where)
     layers = sorted({layer for layer, _, _ in seen})
     for layer in layers:
         bits = ["F32"] if any(b == "F32" for l, b, _ in seen if l == layer) else ["W1A1", "W1A2", "W2A2"]
@@ -82,6 +83,24 @@ def check(doc):
             elif k not in ("name", "threads") and not positive(n[k]):
                 errors.append(f"network {n.get('name')}: {k} = {n[k]!r} is not positive")
     return errors
+
+
+def check_window(doc, r, where):
+    """A record's window_fraction is its popcount loop over the peak at its thread count, and the
+    run's list of disturbed windows names it exactly when that is below the quiet threshold."""
+    windows = doc.get("windows")
+    if not isinstance(windows, dict) or not isinstance(windows.get("disturbed"), list):
+        return ["missing windows / windows.disturbed"]
+    fraction = r.get("window_fraction")
+    if not positive(fraction):
+        return [f"{where}: window_fraction {fraction!r} is not positive"]
+    peak = doc["popcount_peak_gbops_by_threads"][str(r["threads"])]
+    if abs(fraction - r["popcount_loop_gbops_same_window"] / peak) > 1e-9 * fraction:
+        return [f"{where}: window_fraction is not popcount_loop_gbops_same_window / the peak at its thread count"]
+    listed = any(w.startswith(f"{r['layer']} {r['threads']} thr ") for w in windows["disturbed"])
+    if listed != (fraction < windows["quiet_threshold"]):
+        return [f"{where}: window_fraction {fraction:.3f} but {'listed' if listed else 'not listed'} as disturbed"]
+    return []
 
 
 def main():
