@@ -84,6 +84,8 @@ constexpr double kBusyMachine = 0.05;
 // every one) show only here, and they slowed lowbit's layers more than the loop (layer h W1A2,
 // 1 thread: 2.45 ms where its loop read 91 % of the peak, 1.90 ms in quiet windows).
 constexpr double kQuietWindow = 0.95;
+// How often a layer is timed at most while its windows stay below kQuietWindow (finish_layer).
+constexpr int kWindowAttempts = 3;
 
 const char* kTimingMethod =
     "all contenders of one layer (lowbit at each width and thread count, oneDNN fp32 and int8 at each thread "
@@ -93,7 +95,9 @@ const char* kTimingMethod =
     "on a model loaded for that thread count; oneDNN: one primitive execute() + stream.wait() (weights reordered "
     "once beforehand), with omp_set_num_threads(threads) before each turn; a turn after a multi-threaded turn "
     "starts settle_ms later so the idle workers (OpenMP's or a lowbit pool's) have stopped spinning, except "
-    "oneDNN after oneDNN, which reuses OpenMP's workers";
+    "oneDNN after oneDNN, which reuses OpenMP's workers. A layer whose popcount loop (a contender too) ran below "
+    "windows.quiet_threshold of the peak is timed again, all its contenders, up to windows.max_attempts times; "
+    "the attempt with the quietest slowest window is kept (window_attempts in its records)";
 
 struct Options {
   std::string out = "bench-results";
@@ -312,26 +316,48 @@ std::string record_line(const json& r) {
   return o.str();
 }
 
-// Times the cases and appends one record per lowbit case.
+// Times the cases and appends one record per lowbit case. A layer whose window was disturbed (the
+// popcount loop timed in turn with it below kQuietWindow of the peak at some thread count) is timed
+// again, up to kWindowAttempts in all, and the attempt with the quietest slowest window is kept:
+// lowbit and oneDNN share every window of an attempt, so the choice rests on the machine alone,
+// never on either library's times.
 void finish_layer(Context& ctx, const LayerSpec& layer, std::vector<LowbitCase>& lowbit,
                   std::vector<OnednnCase>& onednn, json& records) {
-  const OtherLoadMonitor load;
-  std::vector<Contender> contenders;
-  std::vector<std::unique_ptr<PeakProbe>> probes;  // one per thread count, in options.threads' order
-  for (int t : ctx.options.threads) probes.push_back(std::make_unique<PeakProbe>(ctx.peak, t, kProbeTrialSeconds));
-  time_layer(ctx, lowbit, onednn, probes, contenders);
-  const double other_load = load.fraction();
-  for (size_t i = 0; i < ctx.options.threads.size(); ++i) {
-    const int t = ctx.options.threads[i];
-    for (const LowbitCase& lb : lowbit) {
-      if (lb.threads != t) continue;
-      for (const OnednnCase& dn : onednn)
-        if (dn.threads == t) {
-          const json r = make_record(ctx, layer, lb, dn, contenders, other_load, probes[i]->median_gbops());
-          progress(record_line(r));
-          records.push_back(r);
-        }
+  json kept;
+  double kept_quiet = -1.0;
+  int attempts = 0;
+  while (attempts < kWindowAttempts && kept_quiet < kQuietWindow) {
+    ++attempts;
+    const OtherLoadMonitor load;
+    std::vector<Contender> contenders;
+    std::vector<std::unique_ptr<PeakProbe>> probes;  // one per thread count, in options.threads' order
+    for (int t : ctx.options.threads) probes.push_back(std::make_unique<PeakProbe>(ctx.peak, t, kProbeTrialSeconds));
+    time_layer(ctx, lowbit, onednn, probes, contenders);
+    const double other_load = load.fraction();
+    json attempt = json::array();
+    double quiet = 1.0;
+    for (size_t i = 0; i < ctx.options.threads.size(); ++i) {
+      const int t = ctx.options.threads[i];
+      quiet = std::min(quiet, probes[i]->median_gbops() / ctx.peak.gbops(t));
+      for (const LowbitCase& lb : lowbit) {
+        if (lb.threads != t) continue;
+        for (const OnednnCase& dn : onednn)
+          if (dn.threads == t) attempt.push_back(make_record(ctx, layer, lb, dn, contenders, other_load, probes[i]->median_gbops()));
+      }
     }
+    if (quiet > kept_quiet) {
+      kept = std::move(attempt);
+      kept_quiet = quiet;
+    }
+    if (kept_quiet < kQuietWindow && attempts < kWindowAttempts)
+      progress("layer " + layer.name + ": the popcount loop ran at " + fmt(100.0 * quiet, 1) +
+               "% of the peak in this window; timing the layer again (attempt " + std::to_string(attempts + 1) + " of " +
+               std::to_string(kWindowAttempts) + ")");
+  }
+  for (json& r : kept) {
+    r["window_attempts"] = attempts;
+    progress(record_line(r));
+    records.push_back(r);
   }
 }
 
@@ -508,11 +534,13 @@ json thread_scaling(const json& records, const std::vector<int>& threads) {
 }
 
 // Sets each record's window_fraction (its popcount loop over the run's peak at its thread count)
-// and returns the run's summary: the slowest window per thread count and the layer windows below
-// kQuietWindow (one per layer and thread count: a layer's widths share their window).
+// and returns the run's summary: the slowest window per thread count, the layer windows below
+// kQuietWindow (one per layer and thread count: a layer's widths share their window) and the
+// layers that were timed more than once.
 json window_quality(json& records, const PopcountPeak& peak) {
   json slowest = json::object();
   json disturbed = json::array();
+  json attempts = json::object();
   for (json& r : records) {
     const int threads = r["threads"].get<int>();
     const double fraction = r["popcount_loop_gbops_same_window"].get<double>() / peak.gbops(threads);
@@ -522,12 +550,17 @@ json window_quality(json& records, const PopcountPeak& peak) {
     const std::string name = r["layer"].get<std::string>() + " " + t + " thr (" + fmt(100.0 * fraction, 0) + "%)";
     if (fraction < kQuietWindow && std::find(disturbed.begin(), disturbed.end(), name) == disturbed.end())
       disturbed.push_back(name);
+    if (r["window_attempts"].get<int>() > 1) attempts[r["layer"].get<std::string>()] = r["window_attempts"];
   }
   return {{"quiet_threshold", kQuietWindow},
+          {"max_attempts", kWindowAttempts},
           {"slowest_window_fraction_by_threads", slowest},
           {"disturbed", disturbed},
+          {"attempts", attempts},
           {"note", "window_fraction = the popcount loop timed in turn with the layer / popcount_peak(threads); below "
-                   "quiet_threshold the machine ran slower during that layer's turns than at its best"}};
+                   "quiet_threshold the machine ran slower during that layer's turns than at its best. A layer with "
+                   "such a window is timed again (all its contenders, up to max_attempts in all) and the attempt whose "
+                   "slowest window was quietest is kept; attempts: the layers timed more than once"}};
 }
 
 void print_table(const json& doc) {

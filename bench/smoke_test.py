@@ -86,8 +86,9 @@ def check(doc):
 
 
 def check_window(doc, r, where):
-    """A record's window_fraction is its popcount loop over the peak at its thread count, and the
-    run's list of disturbed windows names it exactly when that is below the quiet threshold."""
+    """A record's window_fraction is its popcount loop over the peak at its thread count, the run's
+    list of disturbed windows names it exactly when that is below the quiet threshold, and its
+    window_attempts (how often its layer was timed) is within bounds and summarised in windows."""
     windows = doc.get("windows")
     if not isinstance(windows, dict) or not isinstance(windows.get("disturbed"), list):
         return ["missing windows / windows.disturbed"]
@@ -97,6 +98,11 @@ def check_window(doc, r, where):
     peak = doc["popcount_peak_gbops_by_threads"][str(r["threads"])]
     if abs(fraction - r["popcount_loop_gbops_same_window"] / peak) > 1e-9 * fraction:
         return [f"{where}: window_fraction is not popcount_loop_gbops_same_window / the peak at its thread count"]
+    attempts = r.get("window_attempts")
+    if not isinstance(attempts, int) or not 1 <= attempts <= windows.get("max_attempts", 0):
+        return [f"{where}: window_attempts {attempts!r} is not between 1 and windows.max_attempts"]
+    if (attempts > 1) != (r["layer"] in windows.get("attempts", {})):
+        return [f"{where}: window_attempts {attempts} disagrees with windows.attempts"]
     listed = any(w.startswith(f"{r['layer']} {r['threads']} thr ") for w in windows["disturbed"])
     if listed != (fraction < windows["quiet_threshold"]):
         return [f"{where}: window_fraction {fraction:.3f} but {'listed' if listed else 'not listed'} as disturbed"]
