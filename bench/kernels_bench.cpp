@@ -547,7 +547,7 @@ json window_quality(json& records, const PopcountPeak& peak) {
     r["window_fraction"] = fraction;
     const std::string t = std::to_string(threads);
     if (!slowest.contains(t) || fraction < slowest[t].get<double>()) slowest[t] = fraction;
-    const std::string name = r["layer"].get<std::string>() + " " + t + " thr (" + fmt(100.0 * fraction, 0) + "%)";
+    const std::string name = r["layer"].get<std::string>() + " " + t + " thr (" + fmt(100.0 * fraction, 1) + "%)";
     if (fraction < kQuietWindow && std::find(disturbed.begin(), disturbed.end(), name) == disturbed.end())
       disturbed.push_back(name);
     if (r["window_attempts"].get<int>() > 1) attempts[r["layer"].get<std::string>()] = r["window_attempts"];
