@@ -317,6 +317,19 @@ std::string record_line(const json& r) {
   return o.str();
 }
 
+// A record's window: the popcount loop timed in turn with it over `peak` at its thread count.
+double window_fraction(const json& r, const PopcountPeak& peak) {
+  return r["popcount_loop_gbops_same_window"].get<double>() / peak.gbops(r["threads"].get<int>());
+}
+
+// The slowest window among a layer's records.
+double slowest_window(const json& records, const std::string& layer, const PopcountPeak& peak) {
+  double slowest = 1.0;
+  for (const json& r : records)
+    if (r["layer"] == layer) slowest = std::min(slowest, window_fraction(r, peak));
+  return slowest;
+}
+
 // Times the cases and appends one record per lowbit case. A layer whose window was disturbed (the
 // popcount loop timed in turn with it below kQuietWindow of the peak at some thread count) is timed
 // again, up to max_attempts in all, and the attempt with the quietest slowest window is kept:
@@ -336,16 +349,15 @@ void finish_layer(Context& ctx, const LayerSpec& layer, std::vector<LowbitCase>&
     time_layer(ctx, lowbit, onednn, probes, contenders);
     const double other_load = load.fraction();
     json attempt = json::array();
-    double quiet = 1.0;
     for (size_t i = 0; i < ctx.options.threads.size(); ++i) {
       const int t = ctx.options.threads[i];
-      quiet = std::min(quiet, probes[i]->median_gbops() / ctx.peak.gbops(t));
       for (const LowbitCase& lb : lowbit) {
         if (lb.threads != t) continue;
         for (const OnednnCase& dn : onednn)
           if (dn.threads == t) attempt.push_back(make_record(ctx, layer, lb, dn, contenders, other_load, probes[i]->median_gbops()));
       }
     }
+    const double quiet = slowest_window(attempt, layer.name, ctx.peak);
     if (quiet > kept_quiet) {
       kept = std::move(attempt);
       kept_quiet = quiet;
@@ -485,51 +497,32 @@ void bench_layer(Context& ctx, const LayerSpec& layer, uint32_t seed, int max_at
     bench_quantized_layer(ctx, layer, seed, max_attempts, records);
 }
 
-// The slowest window of a layer's records against `peak`, and how often the layer was timed.
-std::pair<double, int> layer_window(const json& records, const std::string& layer, const PopcountPeak& peak) {
-  double slowest = 1.0;
-  int attempts = 0;
-  for (const json& r : records)
-    if (r["layer"] == layer) {
-      slowest = std::min(slowest, r["popcount_loop_gbops_same_window"].get<double>() / peak.gbops(r["threads"].get<int>()));
-      attempts = r["window_attempts"].get<int>();
-    }
-  return {slowest, attempts};
-}
-
 // A layer's windows were judged against the peak known when it ran, which rises while the run goes
 // on (each measurement keeps the maximum). Against the peak after all layers, a layer whose windows
 // now fall below kQuietWindow gets the attempts it has left (kWindowAttempts in all); its records
 // are replaced when the new attempt's slowest window is quieter.
 void retime_disturbed_layers(Context& ctx, const std::vector<std::pair<LayerSpec, uint32_t>>& benched, json& records) {
   for (const auto& [layer, seed] : benched) {
-    const auto [quiet, used] = layer_window(records, layer.name, ctx.peak);
+    const auto of_layer = [&name = layer.name](const json& r) { return r["layer"] == name; };
+    const auto first = std::find_if(records.begin(), records.end(), of_layer);  // a layer's records are adjacent
+    const auto last = std::find_if_not(first, records.end(), of_layer);
+    const double quiet = slowest_window(records, layer.name, ctx.peak);
+    const int used = (*first)["window_attempts"].get<int>();
     if (quiet >= kQuietWindow || used >= kWindowAttempts) continue;
     progress("layer " + layer.name + ": the popcount loop ran at " + fmt(100.0 * quiet, 1) +
              "% of the final peak in its window; timing the layer again");
     json again = json::array();
     bench_layer(ctx, layer, seed, kWindowAttempts - used, again);
-    const auto [quiet_again, used_again] = layer_window(again, layer.name, ctx.peak);
-    const bool replace = quiet_again > quiet;
-    progress("layer " + layer.name + ": kept the " + (replace ? "new" : "earlier") + " timing (slowest window " +
-             fmt(100.0 * std::max(quiet, quiet_again), 1) + "% of the peak)");
-    json kept = json::array();
-    for (json& r : records) {
-      if (r["layer"] != layer.name) {
-        kept.push_back(std::move(r));
-        continue;
-      }
-      if (!replace) {
-        r["window_attempts"] = used + used_again;
-        kept.push_back(std::move(r));
-      } else if (kept.empty() || kept.back()["layer"] != layer.name) {  // the layer's place, once
-        for (json& n : again) {
-          n["window_attempts"] = used + used_again;
-          kept.push_back(std::move(n));
-        }
-      }
+    const double quiet_again = slowest_window(again, layer.name, ctx.peak);
+    const int attempts = used + again[0]["window_attempts"].get<int>();
+    progress("layer " + layer.name + ": kept the " + (quiet_again > quiet ? "new" : "earlier") +
+             " timing (slowest window " + fmt(100.0 * std::max(quiet, quiet_again), 1) + "% of the peak)");
+    if (quiet_again > quiet) {
+      for (json& r : again) r["window_attempts"] = attempts;
+      records.insert(records.erase(first, last), again.begin(), again.end());
+    } else {
+      for (auto r = first; r != last; ++r) (*r)["window_attempts"] = attempts;
     }
-    records = std::move(kept);
   }
 }
 
@@ -597,10 +590,9 @@ json window_quality(json& records, const PopcountPeak& peak) {
   json disturbed = json::array();
   json attempts = json::object();
   for (json& r : records) {
-    const int threads = r["threads"].get<int>();
-    const double fraction = r["popcount_loop_gbops_same_window"].get<double>() / peak.gbops(threads);
+    const double fraction = window_fraction(r, peak);
     r["window_fraction"] = fraction;
-    const std::string t = std::to_string(threads);
+    const std::string t = std::to_string(r["threads"].get<int>());
     if (!slowest.contains(t) || fraction < slowest[t].get<double>()) slowest[t] = fraction;
     const std::string name = r["layer"].get<std::string>() + " " + t + " thr (" + fmt(100.0 * fraction, 1) + "%)";
     if (fraction < kQuietWindow && std::find(disturbed.begin(), disturbed.end(), name) == disturbed.end())
