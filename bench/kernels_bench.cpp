@@ -46,11 +46,10 @@
 #include "onednn_baseline.h"
 #include "popcount_peak.h"
 #include "timing.h"
+#include "windows.h"
 
 namespace bench {
 namespace {
-
-using json = nlohmann::ordered_json;
 
 struct LayerSpec {
   std::string name;
@@ -77,15 +76,6 @@ const char* kPeakFormula =
 
 // Above this share of the machine's CPU time used by other processes, results are flagged.
 constexpr double kBusyMachine = 0.05;
-
-// A layer's window counts as quiet when the popcount loop, timed in turn with the layer, ran at
-// least this fraction of the run's peak at that thread count. Other processes show in
-// other_processes_cpu; a VM's neighbours (on this VM: one vCPU 30-45 % slower for minutes, or
-// every one) show only here, and they slowed lowbit's layers more than the loop (layer h W1A2,
-// 1 thread: 2.45 ms where its loop read 91 % of the peak, 1.90 ms in quiet windows).
-constexpr double kQuietWindow = 0.95;
-// How often a layer is timed at most while its windows stay below kQuietWindow (finish_layer).
-constexpr int kWindowAttempts = 3;
 
 const char* kTimingMethod =
     "all contenders of one layer (lowbit at each width and thread count, oneDNN fp32 and int8 at each thread "
@@ -317,31 +307,11 @@ std::string record_line(const json& r) {
   return o.str();
 }
 
-// A record's window: the popcount loop timed in turn with it over `peak` at its thread count.
-double window_fraction(const json& r, const PopcountPeak& peak) {
-  return r["popcount_loop_gbops_same_window"].get<double>() / peak.gbops(r["threads"].get<int>());
-}
-
-// The slowest window among a layer's records.
-double slowest_window(const json& records, const std::string& layer, const PopcountPeak& peak) {
-  double slowest = 1.0;
-  for (const json& r : records)
-    if (r["layer"] == layer) slowest = std::min(slowest, window_fraction(r, peak));
-  return slowest;
-}
-
-// Times the cases and appends one record per lowbit case. A layer whose window was disturbed (the
-// popcount loop timed in turn with it below kQuietWindow of the peak at some thread count) is timed
-// again, up to max_attempts in all, and the attempt with the quietest slowest window is kept:
-// lowbit and oneDNN share every window of an attempt, so the choice rests on the machine alone,
-// never on either library's times.
+// Times the cases and appends one record per lowbit case; a layer whose window was disturbed is
+// timed again (quietest_attempt, up to max_attempts in all).
 void finish_layer(Context& ctx, const LayerSpec& layer, std::vector<LowbitCase>& lowbit,
                   std::vector<OnednnCase>& onednn, int max_attempts, json& records) {
-  json kept;
-  double kept_quiet = -1.0;
-  int attempts = 0;
-  while (attempts < max_attempts && kept_quiet < kQuietWindow) {
-    ++attempts;
+  const auto time_attempt = [&] {
     const OtherLoadMonitor load;
     std::vector<Contender> contenders;
     std::vector<std::unique_ptr<PeakProbe>> probes;  // one per thread count, in options.threads' order
@@ -357,17 +327,9 @@ void finish_layer(Context& ctx, const LayerSpec& layer, std::vector<LowbitCase>&
           if (dn.threads == t) attempt.push_back(make_record(ctx, layer, lb, dn, contenders, other_load, probes[i]->median_gbops()));
       }
     }
-    const double quiet = slowest_window(attempt, layer.name, ctx.peak);
-    if (quiet > kept_quiet) {
-      kept = std::move(attempt);
-      kept_quiet = quiet;
-    }
-    if (kept_quiet < kQuietWindow && attempts < max_attempts)
-      progress("layer " + layer.name + ": the popcount loop ran at " + fmt(100.0 * quiet, 1) +
-               "% of the peak in this window; timing the layer again");
-  }
-  for (json& r : kept) {
-    r["window_attempts"] = attempts;
+    return attempt;
+  };
+  for (json& r : quietest_attempt(layer.name, ctx.peak, max_attempts, time_attempt, progress)) {
     progress(record_line(r));
     records.push_back(r);
   }
@@ -497,35 +459,6 @@ void bench_layer(Context& ctx, const LayerSpec& layer, uint32_t seed, int max_at
     bench_quantized_layer(ctx, layer, seed, max_attempts, records);
 }
 
-// A layer's windows were judged against the peak known when it ran, which rises while the run goes
-// on (each measurement keeps the maximum). Against the peak after all layers, a layer whose windows
-// now fall below kQuietWindow gets the attempts it has left (kWindowAttempts in all); its records
-// are replaced when the new attempt's slowest window is quieter.
-void retime_disturbed_layers(Context& ctx, const std::vector<std::pair<LayerSpec, uint32_t>>& benched, json& records) {
-  for (const auto& [layer, seed] : benched) {
-    const auto of_layer = [&name = layer.name](const json& r) { return r["layer"] == name; };
-    const auto first = std::find_if(records.begin(), records.end(), of_layer);  // a layer's records are adjacent
-    const auto last = std::find_if_not(first, records.end(), of_layer);
-    const double quiet = slowest_window(records, layer.name, ctx.peak);
-    const int used = (*first)["window_attempts"].get<int>();
-    if (quiet >= kQuietWindow || used >= kWindowAttempts) continue;
-    progress("layer " + layer.name + ": the popcount loop ran at " + fmt(100.0 * quiet, 1) +
-             "% of the final peak in its window; timing the layer again");
-    json again = json::array();
-    bench_layer(ctx, layer, seed, kWindowAttempts - used, again);
-    const double quiet_again = slowest_window(again, layer.name, ctx.peak);
-    const int attempts = used + again[0]["window_attempts"].get<int>();
-    progress("layer " + layer.name + ": kept the " + (quiet_again > quiet ? "new" : "earlier") +
-             " timing (slowest window " + fmt(100.0 * std::max(quiet, quiet_again), 1) + "% of the peak)");
-    if (quiet_again > quiet) {
-      for (json& r : again) r["window_attempts"] = attempts;
-      records.insert(records.erase(first, last), again.begin(), again.end());
-    } else {
-      for (auto r = first; r != last; ++r) (*r)["window_attempts"] = attempts;
-    }
-  }
-}
-
 std::string cpu_model() {
   std::ifstream in("/proc/cpuinfo");
   std::string line;
@@ -594,7 +527,7 @@ json window_quality(json& records, const PopcountPeak& peak) {
     r["window_fraction"] = fraction;
     const std::string t = std::to_string(r["threads"].get<int>());
     if (!slowest.contains(t) || fraction < slowest[t].get<double>()) slowest[t] = fraction;
-    const std::string name = r["layer"].get<std::string>() + " " + t + " thr (" + fmt(100.0 * fraction, 1) + "%)";
+    const std::string name = r["layer"].get<std::string>() + " " + t + " thr (" + window_percent(fraction) + ")";
     if (fraction < kQuietWindow && std::find(disturbed.begin(), disturbed.end(), name) == disturbed.end())
       disturbed.push_back(name);
     if (r["window_attempts"].get<int>() > 1) attempts[r["layer"].get<std::string>()] = r["window_attempts"];
@@ -666,7 +599,7 @@ int run(const Options& options) {
 
   json records = json::array(), networks = json::array();
   uint32_t seed = 1;
-  std::vector<std::pair<LayerSpec, uint32_t>> benched;  // for retime_disturbed_layers
+  std::vector<std::pair<LayerSpec, uint32_t>> benched;  // with its seed, for retime_disturbed_layers
   for (const LayerSpec& layer : all_layers()) {
     ++seed;
     const std::vector<std::string>& wanted = options.layers;
@@ -678,7 +611,16 @@ int run(const Options& options) {
   if (!benched.empty()) {
     progress("measuring the popcount peak again ...");
     ctx.peak = best_of(ctx.peak, measure_popcount_peak(peak_options));
-    retime_disturbed_layers(ctx, benched, records);
+    std::vector<std::string> names;
+    for (const auto& layer_seed : benched) names.push_back(layer_seed.first.name);
+    const auto time_again = [&](const std::string& name, int attempts) {
+      const auto& [layer, layer_seed] =
+          *std::find_if(benched.begin(), benched.end(), [&](const auto& b) { return b.first.name == name; });
+      json again = json::array();
+      bench_layer(ctx, layer, layer_seed, attempts, again);
+      return again;
+    };
+    retime_disturbed_layers(names, ctx.peak, time_again, progress, records);
   }
   if (options.networks) {
     std::vector<NetworkSpec> nets = {
