@@ -85,7 +85,7 @@ const char* kTimingMethod =
     "on a model loaded for that thread count; oneDNN: one primitive execute() + stream.wait() (weights reordered "
     "once beforehand), with omp_set_num_threads(threads) before each turn; a turn after a multi-threaded turn "
     "starts settle_ms later so the idle workers (OpenMP's or a lowbit pool's) have stopped spinning, except "
-    "oneDNN after oneDNN, which reuses OpenMP's workers. A layer whose popcount loop (a contender too) ran below "
+    "oneDNN after oneDNN, which reuses OpenMP's workers. A layer or network whose popcount loop (a contender too) ran below "
     "windows.quiet_threshold of the peak is timed again, all its contenders, up to windows.max_attempts times; "
     "the attempt with the quietest slowest window is kept (window_attempts in its records); after the last layer "
     "the peak is measured again and a layer below the threshold of that peak gets its remaining attempts";
@@ -329,7 +329,7 @@ void finish_layer(Context& ctx, const LayerSpec& layer, std::vector<LowbitCase>&
     }
     return attempt;
   };
-  for (json& r : quietest_attempt(layer.name, ctx.peak, max_attempts, time_attempt, progress)) {
+  for (json& r : quietest_attempt("layer " + layer.name, ctx.peak, max_attempts, time_attempt, progress)) {
     progress(record_line(r));
     records.push_back(r);
   }
@@ -417,37 +417,53 @@ void bench_network(Context& ctx, const NetworkSpec& net, uint32_t seed, json& ne
     onednn.push_back(std::make_unique<OnednnNet>(net.onednn_model(ctx.engine, seed)));
     onednn.back()->set_input(image);
   }
-  const OtherLoadMonitor load;
-  std::vector<Contender> contenders;
-  for (LowbitCase& c : lowbit) {
-    LowbitRunner* r = c.runner.get();
-    contenders.push_back({[r] { r->run(); }, {}, lowbit_spinners(c.threads), {}});
-  }
-  for (size_t i = 0; i < onednn.size(); ++i) {
-    OnednnNet* n = onednn[i].get();
-    dnnl::stream* stream = &ctx.stream;
-    const int t = ctx.options.threads[i];
-    contenders.push_back({[n, stream] { n->run(*stream); }, [t] { set_onednn_threads(t); }, Spinners::openmp, {}});
-  }
-  measure_round_robin(contenders, ctx.policy);
-  const double other_load = load.fraction();
-  for (size_t i = 0; i < ctx.options.threads.size(); ++i) {
-    const int t = ctx.options.threads[i];
-    const Timing lt = contenders[i].timing(), f32 = contenders[lowbit.size() + i].timing();
-    json r;
-    r["name"] = net.name;
-    r["threads"] = t;
-    r["lowbit_ms"] = lt.median_ms;
-    r["onednn_f32_ms"] = f32.median_ms;
-    r["speedup_vs_f32"] = f32.median_ms / lt.median_ms;
-    r["input"] = {1, net.h, net.w, 3};
-    r["lowbit_runs"] = lt.runs;
-    r["onednn_f32_runs"] = f32.runs;
-    r["onednn_f32_conv_impls"] = onednn[i]->conv_impls();
-    r["other_processes_cpu"] = other_load;
-    r["description"] = net.description;
-    progress("network " + net.name + " t=" + std::to_string(t) + ": lowbit " + fmt(lt.median_ms) + " ms, oneDNN f32 " +
-             fmt(f32.median_ms) + " ms (x" + fmt(r["speedup_vs_f32"], 2) + ")" + busy_note(other_load));
+  // Timed like a layer, in turn with the popcount loop at each thread count, and again while the
+  // loop says the machine ran below its best (quietest_attempt).
+  const auto time_attempt = [&] {
+    const OtherLoadMonitor load;
+    std::vector<Contender> contenders;
+    for (LowbitCase& c : lowbit) {
+      LowbitRunner* r = c.runner.get();
+      contenders.push_back({[r] { r->run(); }, {}, lowbit_spinners(c.threads), {}});
+    }
+    for (size_t i = 0; i < onednn.size(); ++i) {
+      OnednnNet* n = onednn[i].get();
+      dnnl::stream* stream = &ctx.stream;
+      const int t = ctx.options.threads[i];
+      contenders.push_back({[n, stream] { n->run(*stream); }, [t] { set_onednn_threads(t); }, Spinners::openmp, {}});
+    }
+    std::vector<std::unique_ptr<PeakProbe>> probes;
+    for (int t : ctx.options.threads) {
+      probes.push_back(std::make_unique<PeakProbe>(ctx.peak, t, kProbeTrialSeconds));
+      PeakProbe* probe = probes.back().get();
+      contenders.push_back({[probe] { probe->run(); }, {}, Spinners::none, [probe] { probe->warm_up(); }});
+    }
+    measure_round_robin(contenders, ctx.policy);
+    const double other_load = load.fraction();
+    json attempt = json::array();
+    for (size_t i = 0; i < ctx.options.threads.size(); ++i) {
+      const Timing lt = contenders[i].timing(), f32 = contenders[lowbit.size() + i].timing();
+      json r;
+      r["name"] = net.name;
+      r["threads"] = ctx.options.threads[i];
+      r["lowbit_ms"] = lt.median_ms;
+      r["onednn_f32_ms"] = f32.median_ms;
+      r["speedup_vs_f32"] = f32.median_ms / lt.median_ms;
+      r["input"] = {1, net.h, net.w, 3};
+      r["lowbit_runs"] = lt.runs;
+      r["onednn_f32_runs"] = f32.runs;
+      r["onednn_f32_conv_impls"] = onednn[i]->conv_impls();
+      r["other_processes_cpu"] = other_load;
+      r["popcount_loop_gbops_same_window"] = probes[i]->median_gbops();
+      r["description"] = net.description;
+      attempt.push_back(r);
+    }
+    return attempt;
+  };
+  for (json& r : quietest_attempt("network " + net.name, ctx.peak, kWindowAttempts, time_attempt, progress)) {
+    progress("network " + net.name + " t=" + std::to_string(r["threads"].get<int>()) + ": lowbit " +
+             fmt(r["lowbit_ms"].get<double>()) + " ms, oneDNN f32 " + fmt(r["onednn_f32_ms"].get<double>()) + " ms (x" +
+             fmt(r["speedup_vs_f32"], 2) + ")" + busy_note(r["other_processes_cpu"].get<double>()));
     networks.push_back(r);
   }
 }
@@ -514,34 +530,36 @@ json thread_scaling(const json& records, const std::vector<int>& threads) {
   return out;
 }
 
-// Sets each record's window_fraction (its popcount loop over the run's peak at its thread count)
-// and returns the run's summary: the slowest window per thread count, the layer windows below
-// kQuietWindow (one per layer and thread count: a layer's widths share their window) and the
-// layers that were timed more than once.
-json window_quality(json& records, const PopcountPeak& peak) {
+// Sets each layer record's and network record's window_fraction (its popcount loop over the run's
+// peak at its thread count) and returns the run's summary: the slowest window per thread count, the
+// windows below kQuietWindow (one per layer or network and thread count: a layer's widths share
+// their window) and the layers and networks that were timed more than once.
+json window_quality(json& records, json& networks, const PopcountPeak& peak) {
   json slowest = json::object();
   json disturbed = json::array();
   json attempts = json::object();
-  for (json& r : records) {
-    const double fraction = window_fraction(r, peak);
-    r["window_fraction"] = fraction;
-    const std::string t = std::to_string(r["threads"].get<int>());
-    if (!slowest.contains(t) || fraction < slowest[t].get<double>()) slowest[t] = fraction;
-    const std::string name = r["layer"].get<std::string>() + " " + t + " thr (" + window_percent(fraction) + ")";
-    if (fraction < kQuietWindow && std::find(disturbed.begin(), disturbed.end(), name) == disturbed.end())
-      disturbed.push_back(name);
-    if (r["window_attempts"].get<int>() > 1) attempts[r["layer"].get<std::string>()] = r["window_attempts"];
-  }
+  for (json* part : {&records, &networks})
+    for (json& r : *part) {
+      const double fraction = window_fraction(r, peak);
+      r["window_fraction"] = fraction;
+      const std::string t = std::to_string(r["threads"].get<int>());
+      if (!slowest.contains(t) || fraction < slowest[t].get<double>()) slowest[t] = fraction;
+      const std::string what = r.contains("layer") ? r["layer"].get<std::string>() : r["name"].get<std::string>();
+      const std::string name = what + " " + t + " thr (" + window_percent(fraction) + ")";
+      if (fraction < kQuietWindow && std::find(disturbed.begin(), disturbed.end(), name) == disturbed.end())
+        disturbed.push_back(name);
+      if (r["window_attempts"].get<int>() > 1) attempts[what] = r["window_attempts"];
+    }
   return {{"quiet_threshold", kQuietWindow},
           {"max_attempts", kWindowAttempts},
           {"slowest_window_fraction_by_threads", slowest},
           {"disturbed", disturbed},
           {"attempts", attempts},
-          {"note", "window_fraction = the popcount loop timed in turn with the layer / popcount_peak(threads); below "
-                   "quiet_threshold the machine ran slower during that layer's turns than at its best. A layer with "
-                   "such a window is timed again (all its contenders, up to max_attempts in all, the last ones after all "
-                   "layers against the peak measured then) and the attempt whose slowest window was quietest is kept; "
-                   "attempts: the layers timed more than once"}};
+          {"note", "window_fraction = the popcount loop timed in turn with a layer or network / popcount_peak(threads); "
+                   "below quiet_threshold the machine ran slower during its turns than at its best. A layer or network "
+                   "with such a window is timed again (all its contenders, up to max_attempts in all; a layer's last "
+                   "ones after all layers against the peak measured then) and the attempt whose slowest window was "
+                   "quietest is kept; attempts: the layers and networks timed more than once"}};
 }
 
 void print_table(const json& doc) {
@@ -561,10 +579,11 @@ void print_table(const json& doc) {
   }
   std::printf("oneDNN thread scaling: %s\n", doc["onednn_thread_scaling"].dump().c_str());
   if (!doc["networks"].empty()) {
-    std::printf("\n%-24s %3s %10s %10s %8s\n", "network", "thr", "lowbit_ms", "f32_ms", "x_f32");
+    std::printf("\n%-24s %3s %10s %10s %8s %8s\n", "network", "thr", "lowbit_ms", "f32_ms", "x_f32", "window%");
     for (const json& n : doc["networks"])
-      std::printf("%-24s %3d %10.3f %10.3f %8.2f\n", n["name"].get<std::string>().c_str(), n["threads"].get<int>(),
-                  n["lowbit_ms"].get<double>(), n["onednn_f32_ms"].get<double>(), n["speedup_vs_f32"].get<double>());
+      std::printf("%-24s %3d %10.3f %10.3f %8.2f %8.0f\n", n["name"].get<std::string>().c_str(), n["threads"].get<int>(),
+                  n["lowbit_ms"].get<double>(), n["onednn_f32_ms"].get<double>(), n["speedup_vs_f32"].get<double>(),
+                  100.0 * n["window_fraction"].get<double>());
   }
 }
 
@@ -648,7 +667,7 @@ int run(const Options& options) {
   for (json& r : records)
     if (!r["peak_fraction"].is_null())
       r["peak_fraction"] = r["binary_gops"].get<double>() / ctx.peak.gbops(r["threads"].get<int>());
-  const json windows = window_quality(records, ctx.peak);
+  const json windows = window_quality(records, networks, ctx.peak);
 
   json doc;
   doc["cpu"] = cpu_model();

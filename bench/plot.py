@@ -3,7 +3,7 @@
 
 Top: lowbit's speedup over oneDNN fp32 and int8 per layer, W1A2 (layer i: the float first layer),
 at each thread count, log scale, 1x marked. Middle: the fraction of the measured popcount peak each
-W1A2 layer reaches. Bottom: whole networks, speedup over oneDNN fp32. Bars of layers measured in a
+W1A2 layer reaches. Bottom: whole networks, speedup over oneDNN fp32. Bars of layers and networks measured in a
 disturbed window (the popcount loop timed in turn with them below the run's quiet threshold) are
 hatched.
 
@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import tempfile
+import textwrap
 
 import matplotlib
 
@@ -141,6 +142,7 @@ def main():
         xs = [j - 0.4 + width * (i + 0.5) for j, n in enumerate(nets) if n in by]
         ys = [by[n]["speedup_vs_f32"] for n in nets if n in by]
         bars = ax.bar(xs, ys, width, label=f"{t} thread(s)", color=colors[i % len(colors)])
+        hatch_disturbed(bars, [disturbed(doc, by[n]) for n in nets if n in by])
         for b, n in zip(bars, [n for n in nets if n in by]):
             ax.annotate(f"{b.get_height():.2f}x\n{by[n]['lowbit_ms']:.2f} vs {by[n]['onednn_f32_ms']:.2f} ms",
                         (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom", fontsize=7)
@@ -149,7 +151,7 @@ def main():
     ax.set_xticklabels(nets, fontsize=8)
     ax.set_ylabel("speedup vs fp32")
     ax.set_title("whole networks (random weights): lowbit W1A2 vs the same architecture in oneDNN fp32", fontsize=10)
-    ax.legend(fontsize=8)
+    legend_with_hatch(ax, doc, [(f"{t} thread(s)", colors[i % len(colors)]) for i, t in enumerate(threads)], fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     ax.margins(y=0.35)
 
@@ -218,8 +220,9 @@ def window_note(doc):
     windows = doc.get("windows", {})
     if not windows.get("disturbed"):
         return ""
-    return (f"\nhatched: measured while the popcount loop ran below {100 * windows['quiet_threshold']:.0f}% of the peak: "
+    note = (f"hatched: measured while the popcount loop ran below {100 * windows['quiet_threshold']:.0f}% of the peak: "
             + ", ".join(windows["disturbed"]))
+    return "\n" + "\n".join(textwrap.wrap(note, 130))  # a long list would run off the figure
 
 
 def layer_label(doc, layer, bits):

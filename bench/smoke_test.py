@@ -82,13 +82,15 @@ def check(doc):
                 errors.append(f"network {n.get('name')}: missing key {k!r}")
             elif k not in ("name", "threads") and not positive(n[k]):
                 errors.append(f"network {n.get('name')}: {k} = {n[k]!r} is not positive")
+        errors += check_window(doc, n, f"network {n.get('name')} t={n.get('threads')}")
     return errors
 
 
 def check_window(doc, r, where):
-    """A record's window_fraction is its popcount loop over the peak at its thread count, the run's
-    list of disturbed windows names it exactly when that is below the quiet threshold, and its
-    window_attempts (how often its layer was timed) is within bounds and summarised in windows."""
+    """A layer or network record's window_fraction is its popcount loop over the peak at its thread
+    count, the run's list of disturbed windows names it exactly when that is below the quiet
+    threshold, and its window_attempts (how often it was timed) is within bounds and summarised in
+    windows."""
     windows = doc.get("windows")
     if not isinstance(windows, dict) or not isinstance(windows.get("disturbed"), list):
         return ["missing windows / windows.disturbed"]
@@ -101,9 +103,10 @@ def check_window(doc, r, where):
     attempts = r.get("window_attempts")
     if not isinstance(attempts, int) or not 1 <= attempts <= windows.get("max_attempts", 0):
         return [f"{where}: window_attempts {attempts!r} is not between 1 and windows.max_attempts"]
-    if (attempts > 1) != (r["layer"] in windows.get("attempts", {})):
+    what = r["layer"] if "layer" in r else r["name"]
+    if (attempts > 1) != (what in windows.get("attempts", {})):
         return [f"{where}: window_attempts {attempts} disagrees with windows.attempts"]
-    listed = any(w.startswith(f"{r['layer']} {r['threads']} thr ") for w in windows["disturbed"])
+    listed = any(w.startswith(f"{what} {r['threads']} thr ") for w in windows["disturbed"])
     if listed != (fraction < windows["quiet_threshold"]):
         return [f"{where}: window_fraction {fraction:.3f} but {'listed' if listed else 'not listed'} as disturbed"]
     return []

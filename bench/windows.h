@@ -29,8 +29,8 @@ constexpr int kWindowAttempts = 3;
 // A record's window: its popcount_loop_gbops_same_window over `peak` at its `threads`.
 double window_fraction(const json& record, const PopcountPeak& peak);
 
-// The slowest window among a layer's records (1 if it has none).
-double slowest_window(const json& records, const std::string& layer, const PopcountPeak& peak);
+// The slowest window among `records` (1 if there are none).
+double slowest_window(const json& records, const PopcountPeak& peak);
 
 // "87.1%": a window's fraction as the run's messages and windows.disturbed print it (one decimal,
 // so a 94.96 % window does not read 95 %).
@@ -38,12 +38,12 @@ std::string window_percent(double fraction);
 
 using Log = std::function<void(const std::string&)>;
 
-// Calls time_attempt (one timing of all of the layer's contenders, returning its records) until an
-// attempt's slowest window is quiet or max_attempts were made, and returns the attempt whose
-// slowest window was quietest, each record with window_attempts = the attempts made. Lowbit and
-// oneDNN share every window of an attempt, so the choice rests on the machine alone, never on
-// either library's times.
-json quietest_attempt(const std::string& layer, const PopcountPeak& peak, int max_attempts,
+// Calls time_attempt (one timing of all of a layer's or network's contenders, returning its
+// records) until an attempt's slowest window is quiet or max_attempts were made, and returns the
+// attempt whose slowest window was quietest, each record with window_attempts = the attempts made.
+// Lowbit and oneDNN share every window of an attempt, so the choice rests on the machine alone,
+// never on either library's times. `what` names the timed thing in log lines ("layer b").
+json quietest_attempt(const std::string& what, const PopcountPeak& peak, int max_attempts,
                       const std::function<json()>& time_attempt, const Log& log);
 
 // A layer's windows were judged against the peak known when it ran, which rises while the run goes
