@@ -731,7 +731,7 @@ int run(const Options& options) {
     progress("WARNING: the popcount loop ran below " + fmt(100.0 * kQuietWindow, 0) +
              "% of the peak in the windows of " + windows["disturbed"].dump() +
              ": the machine was slower then (a VM neighbour?); those records understate lowbit and its ratios, "
-             "rerun them (--layers) for clean numbers");
+             "rerun them for clean numbers (--layers for layers, the whole run for networks)");
   progress("wrote " + path + " in " + fmt(seconds_since(start), 1) + " s");
   return 0;
 }
